@@ -1,0 +1,41 @@
+# Two commands for a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DURATION ?=
+# The RTSP test server runs on the system interpreter: gi (GStreamer) cannot be imported from a venv.
+RTSP_DEBS := gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+
+.PHONY: demo test bench test-services lint clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/vigie run $(if $(DURATION),--duration $(DURATION))
+
+# Debian packages the test services need; installed only when one is missing.
+test-services:
+	@missing=$$(for p in $(RTSP_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing test services: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+test: $(BIN)/.installed test-services
+	$(BIN)/python -m pytest
+
+bench: $(BIN)/.installed test-services
+	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,median,mean,ops -p no:randomly
+	$(BIN)/python benchmarks/e2e.py
+
+lint: $(BIN)/.installed
+	$(BIN)/pip install --quiet ruff
+	$(BIN)/ruff check edge recorder uploader replay tests benchmarks
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .benchmarks

@@ -1,0 +1,1 @@
+"""vigie's per-bus edge daemon: capture, detection, zones, tracking, alert policy and the alert bus."""

@@ -1,0 +1,153 @@
+"""Camera capture: one thread per camera, newest frame wins.
+
+OpenCV's FFmpeg backend releases the GIL while it decodes, so four reader threads decode in parallel with inference.
+Each reader drops its frame into a shared FrameHub slot; if the previous frame was never taken, it is counted as
+dropped rather than queued, so a slow consumer can never make alerts late.
+
+A dead or hung camera only stops its own thread: reads time out (open/read timeouts are passed to FFmpeg), the reader
+reconnects with capped exponential backoff, and the hub's watchdog reports it stalled within `stall_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+
+from edge.config import CameraConfig
+from edge.types import Frame
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 8.0
+
+
+@dataclass(slots=True)
+class CameraCounters:
+    frames: int = 0
+    dropped: int = 0
+    reconnects: int = 0
+    last_frame_mono: float = 0.0
+    connected: bool = False
+
+
+class FrameHub:
+    """The newest frame of each camera, plus counters, behind one condition variable."""
+
+    def __init__(self, cameras: list[str]):
+        self._cond = threading.Condition()
+        self._slots: dict[str, Frame | None] = dict.fromkeys(cameras)
+        self.counters = {name: CameraCounters() for name in cameras}
+
+    def put(self, frame: Frame) -> None:
+        with self._cond:
+            c = self.counters[frame.camera]
+            if self._slots[frame.camera] is not None:
+                c.dropped += 1
+            self._slots[frame.camera] = frame
+            c.frames += 1
+            c.last_frame_mono = time.monotonic()
+            self._cond.notify()
+
+    def take(self, timeout: float) -> list[Frame]:
+        """Every camera's new frame since the last take (waits up to `timeout` for at least one)."""
+        with self._cond:
+            if not any(self._slots.values()):
+                self._cond.wait(timeout)
+            frames = [f for f in self._slots.values() if f is not None]
+            for name in self._slots:
+                self._slots[name] = None
+        return frames
+
+    def set_connected(self, camera: str, connected: bool, reconnect: bool = False) -> None:
+        with self._cond:
+            c = self.counters[camera]
+            c.connected = connected
+            c.reconnects += int(reconnect)
+
+
+def _is_file(source: str) -> bool:
+    return "://" not in source
+
+
+def open_capture(cam: CameraConfig) -> cv2.VideoCapture:
+    if _is_file(cam.source):
+        return cv2.VideoCapture(str(Path(cam.source)), cv2.CAP_FFMPEG)
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        int(cam.open_timeout_s * 1000),
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        int(cam.read_timeout_s * 1000),
+    ]
+    return cv2.VideoCapture(cam.source, cv2.CAP_FFMPEG, params)
+
+
+class CameraReader:
+    """Reads one camera forever (until stopped), pacing files at their frame rate like a live camera."""
+
+    def __init__(self, cam: CameraConfig, hub: FrameHub):
+        self._cam = cam
+        self._hub = hub
+        self._stop = threading.Event()
+        self._seq = 0
+        self._thread = threading.Thread(target=self._run, name=f"capture-{cam.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        backoff = BACKOFF_START_S
+        is_file = _is_file(self._cam.source)
+        opened_before = False
+        while not self._stop.is_set():
+            cap = open_capture(self._cam)
+            got_any = False
+            if cap.isOpened():
+                # A file that loops is not reconnecting; a stream opened again is.
+                self._hub.set_connected(self._cam.name, True, reconnect=opened_before and not is_file)
+                opened_before = True
+                got_any = self._read_until_end(cap)
+            cap.release()
+            self._hub.set_connected(self._cam.name, False)
+            if self._stop.is_set() or (is_file and not self._cam.loop):
+                return
+            if got_any:
+                backoff = BACKOFF_START_S
+                if is_file:
+                    continue  # a looping file restarts at once, like a camera that never stopped
+            log.warning("camera %s: no frames, reconnecting in %.1f s", self._cam.name, backoff)
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX_S)
+
+    def _read_until_end(self, cap: cv2.VideoCapture) -> bool:
+        """Read until the stream ends or fails; True if at least one frame came."""
+        # Live cameras pace themselves; only files need a clock.
+        fps = (self._cam.fps or cap.get(cv2.CAP_PROP_FPS)) if _is_file(self._cam.source) else 0.0
+        period = 1.0 / fps if fps and fps > 0 else 0.0
+        next_due = time.monotonic()
+        got_any = False
+        while not self._stop.is_set():
+            ok, image = cap.read()
+            if not ok or image is None:
+                break
+            got_any = True
+            if period:
+                # Files play in real time: wait until this frame's moment, and never try to catch up a backlog.
+                delay = next_due - time.monotonic()
+                if delay > 0:
+                    self._stop.wait(delay)
+                next_due = max(next_due + period, time.monotonic() - period)
+            self._seq += 1
+            self._hub.put(Frame(self._cam.name, self._seq, time.time(), image))
+        return got_any

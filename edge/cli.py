@@ -1,0 +1,139 @@
+"""The `vigie` command line. Exit codes: 0 success, 2 bad usage/config/input, 1 runtime failure."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from edge.config import DEMO_CONFIG, ConfigError, DetectorConfig, check_files, load_config
+
+log = logging.getLogger("vigie")
+
+
+class UserError(click.ClickException):
+    """A one-line error about the user's input; exit code 2, no traceback."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:  # type: ignore[override]
+        click.echo(f"vigie: {self.format_message()}", err=True)
+
+
+def _load(path: Path | None):
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{exc.source}: {problem}", err=True)
+        raise SystemExit(2) from None
+    problems = check_files(cfg)
+    if problems:
+        for problem in problems:
+            click.echo(f"{path or DEMO_CONFIG}: {problem}", err=True)
+        raise SystemExit(2)
+    return cfg
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
+def main(verbose: bool) -> None:
+    """vigie: blind-spot alerts for buses, with data the city owns."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Bus config (default: the demo).")
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="Stop cleanly after this many seconds.")
+@click.option("--stats", "stats_path", type=click.Path(path_type=Path), help="Write final figures as JSON here.")
+def run(config_path: Path | None, duration: float | None, stats_path: Path | None) -> None:
+    """Run the daemon: cameras → person detection → blind-spot alerts."""
+    from edge.daemon import Daemon, RunOptions, install_signal_handlers
+    from edge.detector import ModelError
+
+    cfg = _load(config_path)
+    daemon = Daemon(cfg, RunOptions(duration, stats_path, echo=lambda line: click.echo(line)))
+    install_signal_handlers(daemon)
+    try:
+        summary = daemon.run()
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    except OSError as exc:
+        click.echo(f"vigie: {exc}", err=True)
+        raise SystemExit(1) from None
+    lat = summary["alert_latency_ms"]
+    click.echo(
+        f"stopped after {summary['duration_s']} s: {summary['alerts']} alerts, {summary['events']} events, "
+        f"inference p50 {summary['inference_ms']['p50']} ms, alert latency p99 {lat['p99']} ms"
+    )
+
+
+@main.command("check-config")
+@click.argument("path", type=click.Path(path_type=Path))
+def check_config(path: Path) -> None:
+    """Validate a bus config: exit 0, or exit 2 with one line per problem naming its key."""
+    _load(path)
+    click.echo(f"{path}: ok")
+
+
+@main.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Score threshold (default 0.4).")
+def detect(images: tuple[Path, ...], as_json: bool, threshold: float | None) -> None:
+    """Run the bundled person detector on images (to check a camera's view)."""
+    import cv2
+
+    from edge.detector import ModelError, PersonDetector
+
+    # An installer checking a view wants every person, however small: no minimum box height here.
+    base = DetectorConfig()
+    settings = DetectorConfig(score_threshold=threshold if threshold is not None else base.score_threshold, min_height=0.0)
+    try:
+        detector = PersonDetector(settings)
+    except ModelError as exc:
+        raise UserError(str(exc)) from None
+    failed = []
+    for path in images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            failed.append(path)
+            click.echo(f"vigie: {path}: not a readable image", err=True)
+            continue
+        dets = detector.detect([image])[0]
+        rows = [
+            {"box": [round(float(v), 1) for v in box], "score": round(float(s), 3), "label": "person"}
+            for box, s in zip(dets.xyxy, dets.score, strict=True)
+        ]
+        if as_json:
+            click.echo(json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0], "detections": rows}))
+        else:
+            click.echo(f"{path}: {len(rows)} person(s)")
+            for r in rows:
+                click.echo(f"  {r['score']:.2f}  box {r['box']}")
+    if failed:
+        raise SystemExit(2)
+
+
+@main.command()
+@click.option("--endpoint", help="Alert bus to listen to (default: where the demo publishes).")
+@click.option("--json", "as_json", is_flag=True, help="Print each message as received (JSON lines).")
+@click.option("--count", type=click.IntRange(min=1), help="Exit after this many alert messages.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), help="Give up after this many seconds.")
+def alerts(endpoint: str | None, as_json: bool, count: int | None, timeout: float | None) -> None:
+    """Reference driver-side client: show alerts and health messages as they arrive."""
+    from edge.client import AlertClient
+
+    endpoint = endpoint or load_config(None).alerts.endpoint
+    with AlertClient(endpoint) as client:
+        got = client.listen(as_json=as_json, count=count, timeout_s=timeout, echo=click.echo)
+    if count is not None and got < count:
+        click.echo(f"vigie: timed out after {got} of {count} alerts", err=True)
+        raise SystemExit(1)

@@ -1,0 +1,258 @@
+"""Per-bus configuration: TOML in, frozen validated objects out.
+
+Everything is checked when the daemon starts (unknown keys, ranges, cross-field rules) so that it never fails later
+on a typo. Every problem is reported as one line that starts with its key path, e.g.
+`cameras[2].zones[0].polygon: needs at least 3 points`.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from edge.types import Side
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CONFIG = REPO_ROOT / "configs" / "demo.toml"
+
+Point = tuple[float, float]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; `problems` holds one `key.path: message` line each."""
+
+    def __init__(self, source: str, problems: list[str]):
+        super().__init__(f"{source}: " + "; ".join(problems))
+        self.source = source
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BusConfig(_Strict):
+    id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
+    length_m: Annotated[float, Field(gt=0, le=30)] = 12.0
+    width_m: Annotated[float, Field(gt=0, le=4)] = 2.55
+
+
+class DetectorConfig(_Strict):
+    model: Path = REPO_ROOT / "models" / "person_ssdlite.onnx"
+    score_threshold: Fraction = 0.4
+    threads: Annotated[int, Field(ge=1, le=16)] = 2
+    # Boxes smaller than this fraction of the image height are ignored: too far away to be in a blind spot.
+    min_height: Fraction = 0.04
+
+
+class AlertsConfig(_Strict):
+    endpoint: str = "tcp://127.0.0.1:5560"
+    allow_remote: bool = False
+    enter_frames: Annotated[int, Field(ge=1, le=100)] = 3
+    clear_frames: Annotated[int, Field(ge=1, le=300)] = 8
+    # An unchanged alert is published again this often so a display that (re)connects late learns the state.
+    repeat_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+    @field_validator("endpoint")
+    @classmethod
+    def _known_transport(cls, v: str) -> str:
+        if not v.startswith(("tcp://", "ipc://", "inproc://")):
+            raise ValueError("must start with tcp://, ipc:// or inproc://")
+        return v
+
+    @model_validator(mode="after")
+    def _local_only(self) -> AlertsConfig:
+        if not self.allow_remote and self.endpoint.startswith("tcp://"):
+            host = self.endpoint[len("tcp://") :].rsplit(":", 1)[0]
+            if host not in ("127.0.0.1", "localhost", "[::1]"):
+                raise ValueError(f"endpoint: {host} is not loopback; set alerts.allow_remote = true to publish there")
+        return self
+
+
+class PolicyConfig(_Strict):
+    """When a person in a zone is a warning rather than information (UN R151 side, R159 moving off)."""
+
+    side_max_kmh: Annotated[float, Field(ge=0, le=130)] = 30.0
+    front_max_kmh: Annotated[float, Field(ge=0, le=130)] = 10.0
+    # The front zone warns while the bus is moving off: below front_max_kmh within this many seconds of a stop.
+    moving_off_s: Annotated[float, Field(ge=0, le=120)] = 5.0
+    # With the doors open the bus is held at a stop by its interlock: people at the doors are passengers.
+    quiet_when_doors_open: bool = True
+
+
+class VehicleConfig(_Strict):
+    source: Literal["zmq", "log", "none"] = "none"
+    endpoint: str = "tcp://127.0.0.1:5561"
+    log: Path | None = None
+    loop: bool = True
+
+    @model_validator(mode="after")
+    def _log_needs_path(self) -> VehicleConfig:
+        if self.source == "log" and self.log is None:
+            raise ValueError("log: required when source = \"log\"")
+        return self
+
+
+class EventsConfig(_Strict):
+    dir: Path = Path("var/events")
+    flush_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    # Coordinates are rounded to this many decimals before they are written (2 ≈ 1 km).
+    location_decimals: Annotated[int, Field(ge=0, le=3)] = 2
+
+
+class CalibrationConfig(_Strict):
+    """Pairs of image points (normalised 0..1) and ground points (metres, bus frame: x forward, y left)."""
+
+    image: list[tuple[Fraction, Fraction]]
+    ground: list[Point]
+
+    @model_validator(mode="after")
+    def _pairs(self) -> CalibrationConfig:
+        if len(self.image) < 4:
+            raise ValueError("image: needs at least 4 points")
+        if len(self.image) != len(self.ground):
+            raise ValueError(f"ground: has {len(self.ground)} points but image has {len(self.image)}")
+        return self
+
+
+class ZoneConfig(_Strict):
+    name: Annotated[str, Field(min_length=1)]
+    polygon: list[tuple[Fraction, Fraction]] | None = None
+    ground_polygon: list[Point] | None = None
+
+    @model_validator(mode="after")
+    def _one_polygon(self) -> ZoneConfig:
+        given = [p for p in (self.polygon, self.ground_polygon) if p is not None]
+        if len(given) != 1:
+            raise ValueError("polygon: give exactly one of polygon (image, 0..1) or ground_polygon (metres)")
+        if len(given[0]) < 3:
+            key = "polygon" if self.polygon is not None else "ground_polygon"
+            raise ValueError(f"{key}: needs at least 3 points")
+        return self
+
+
+class CameraConfig(_Strict):
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
+    side: Side
+    source: str
+    # Files: play at this rate (default: the file's own), loop at the end like a live camera.
+    fps: Annotated[float, Field(gt=0, le=120)] | None = None
+    loop: bool = True
+    open_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    read_timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    calibration: CalibrationConfig | None = None
+    zones: list[ZoneConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _ground_zones_need_calibration(self) -> CameraConfig:
+        names = [z.name for z in self.zones]
+        if len(set(names)) != len(names):
+            raise ValueError("zones: zone names must be unique within a camera")
+        for i, zone in enumerate(self.zones):
+            if zone.ground_polygon is not None and self.calibration is None:
+                raise ValueError(f"zones[{i}].ground_polygon: needs this camera's calibration")
+        return self
+
+
+class Config(_Strict):
+    bus: BusConfig
+    detector: DetectorConfig = DetectorConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    policy: PolicyConfig = PolicyConfig()
+    vehicle: VehicleConfig = VehicleConfig()
+    events: EventsConfig = EventsConfig()
+    cameras: list[CameraConfig] = Field(min_length=1, max_length=8)
+
+    @model_validator(mode="after")
+    def _unique_cameras(self) -> Config:
+        names = [c.name for c in self.cameras]
+        if len(set(names)) != len(names):
+            raise ValueError("cameras: camera names must be unique")
+        return self
+
+
+_SUBKEY = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_.\[\]]*): (?P<msg>.*)$")
+
+
+def _key_path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _problem(err: dict) -> str:
+    path = _key_path(tuple(err["loc"]))
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    # Model-level checks name their own sub-key first ("zones[1].ground_polygon: ..."); join it to the path.
+    sub = _SUBKEY.match(msg)
+    if sub:
+        path = f"{path}.{sub['key']}" if path else sub["key"]
+        msg = sub["msg"]
+    return f"{path}: {msg}" if path else msg
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    """Relative file paths in a config are relative to the repository (for bundled files) or the config's folder."""
+
+    def resolve(p: Path) -> Path:
+        if p.is_absolute():
+            return p
+        for root in (base, REPO_ROOT):
+            if (root / p).exists():
+                return (root / p).resolve()
+        return p  # var/ paths are created later, relative to the working directory
+
+    cams = [
+        c if "://" in c.source else c.model_copy(update={"source": str(resolve(Path(c.source)))}) for c in cfg.cameras
+    ]
+    vehicle = cfg.vehicle
+    if vehicle.log is not None:
+        vehicle = vehicle.model_copy(update={"log": resolve(vehicle.log)})
+    detector = cfg.detector.model_copy(update={"model": resolve(cfg.detector.model)})
+    return cfg.model_copy(update={"cameras": cams, "vehicle": vehicle, "detector": detector})
+
+
+def parse_config(data: dict, source: str = "<config>", base: Path = REPO_ROOT) -> Config:
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [_problem(e) for e in exc.errors()]) from None
+    return _resolve_paths(cfg, base)
+
+
+def load_config(path: Path | None = None) -> Config:
+    path = Path(path) if path is not None else DEMO_CONFIG
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, str(path), path.parent)
+
+
+def check_files(cfg: Config) -> list[str]:
+    """Problems a config has with the files it names (checked by check-config and at start, not by parsing)."""
+    problems = []
+    if not cfg.detector.model.is_file():
+        problems.append(f"detector.model: file not found: {cfg.detector.model}")
+    if cfg.vehicle.source == "log" and cfg.vehicle.log is not None and not cfg.vehicle.log.is_file():
+        problems.append(f"vehicle.log: file not found: {cfg.vehicle.log}")
+    for i, cam in enumerate(cfg.cameras):
+        if "://" not in cam.source and not Path(cam.source).is_file():
+            problems.append(f"cameras[{i}].source: file not found: {cam.source}")
+        elif "://" in cam.source and not cam.source.startswith(("rtsp://", "http://", "https://")):
+            problems.append(f"cameras[{i}].source: unsupported scheme (use rtsp://, http(s):// or a file path)")
+    return problems

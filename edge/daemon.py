@@ -1,0 +1,178 @@
+"""`vigie run`: the per-bus daemon.
+
+Threads: one capture reader per camera, the event writer, and this main loop, which is the only one that touches
+the detector, the policies and the alert bus. The loop, top to bottom: take the newest frames, run the pipeline,
+publish what changed, hand closed events to the writer, watch camera health, print the status line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import zmq
+
+from edge.bus import AlertBus, level_text
+from edge.capture import CameraCounters, CameraReader, FrameHub
+from edge.config import Config
+from edge.detector import PersonDetector
+from edge.pipeline import FrameResult, Pipeline
+from edge.policy import ZoneKey
+from edge.stats import RunStats
+from edge.types import Alert, Health
+from edge.vehicle import StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
+from recorder.events import EventSink, EventWriter
+
+log = logging.getLogger(__name__)
+
+STALL_S = 1.5  # no frame for this long and the camera is reported stalled (the target is within 3 s)
+STATUS_EVERY_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    duration_s: float | None = None
+    stats_path: Path | None = None
+    echo: Callable[[str], None] = print
+
+
+def open_vehicle(config: Config, ctx: zmq.Context, t0: float) -> VehicleSource:
+    v = config.vehicle
+    if v.source == "zmq":
+        return ZmqVehicle(ctx, v.endpoint)
+    if v.source == "log":
+        assert v.log is not None
+        return VehicleLog(v.log, t0=t0, loop=v.loop)
+    return StaticVehicle()
+
+
+class CameraWatch:
+    """Turns capture counters into health changes: ok → stalled/offline → ok."""
+
+    def __init__(self, cameras: list[str]):
+        self._status = dict.fromkeys(cameras, "starting")
+        self._since = time.monotonic()
+
+    def check(self, counters: dict[str, CameraCounters]) -> list[Health]:
+        now = time.monotonic()
+        changes = []
+        for name, c in counters.items():
+            silent = now - max(c.last_frame_mono, self._since)
+            if silent < STALL_S:
+                status, detail = "ok", "frames arriving"
+            elif c.connected:
+                status, detail = "stalled", f"no frame for {silent:.1f} s"
+            else:
+                status, detail = "offline", f"no connection for {silent:.1f} s, reconnecting"
+            if status != self._status[name]:
+                self._status[name] = status
+                changes.append(Health(name, status, detail, time.time()))
+        return changes
+
+
+def format_alert(alert: Alert) -> str:
+    when = time.strftime("%H:%M:%S", time.localtime(alert.frame_ts))
+    dist = f"nearest {alert.nearest_m:.1f} m" if alert.nearest_m is not None else "distance unknown"
+    who = f"{len(alert.track_ids)} person(s)" if alert.track_ids else "zone clear"
+    return f"{when}  ALERT {level_text(alert.level):7s} {alert.side.value:5s} {alert.camera}/{alert.zone}  {who}, {dist}"
+
+
+def format_status(stats: RunStats, counters: dict[str, CameraCounters]) -> str:
+    elapsed = stats.elapsed()
+    cams = "  ".join(f"{n} {c.frames / elapsed:4.1f}fps d{c.dropped}" for n, c in counters.items())
+    recent = stats.inference_ms[-50:]
+    infer = sum(recent) / len(recent) if recent else 0.0
+    return f"status  {cams}  | infer {infer:5.1f} ms | alerts {stats.alerts} | events {stats.events}"
+
+
+class Daemon:
+    def __init__(self, config: Config, options: RunOptions):
+        self.config = config
+        self.options = options
+        self.stop_event = threading.Event()
+        self.stats = RunStats()
+        self._last_sent: dict[ZoneKey, float] = {}
+
+    def request_stop(self, *_: object) -> None:
+        self.stop_event.set()
+
+    def run(self) -> dict:
+        cfg = self.config
+        detector = PersonDetector(cfg.detector)  # loads, checks sha256, warms up: fail before opening anything
+        ctx = zmq.Context()
+        bus = AlertBus(ctx, cfg.alerts.endpoint, cfg.bus.id)
+        sink = EventSink(cfg.events.dir, cfg.bus.id, detector.info.model_id, cfg.events.location_decimals)
+        writer = EventWriter(sink, cfg.events.flush_s)
+        hub = FrameHub([c.name for c in cfg.cameras])
+        readers = [CameraReader(c, hub) for c in cfg.cameras]
+        vehicle = open_vehicle(cfg, ctx, time.time())
+        pipeline = Pipeline(cfg, detector, vehicle)
+        watch = CameraWatch([c.name for c in cfg.cameras])
+        self.stats = RunStats()
+        for r in readers:
+            r.start()
+        self.options.echo(f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, alerts on {cfg.alerts.endpoint}")
+        try:
+            self._loop(hub, pipeline, bus, writer, watch)
+        finally:
+            for r in readers:
+                r.stop()
+            for ev in pipeline.flush(time.time()):
+                writer.add(ev)
+                self.stats.events += 1
+            writer.close()
+            vehicle.close()
+            for r in readers:
+                r.join(timeout=2.0)
+            summary = self.stats.summary(hub.counters)
+            bus.close()
+            ctx.term()
+        if self.options.stats_path is not None:
+            self.options.stats_path.parent.mkdir(parents=True, exist_ok=True)
+            self.options.stats_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        return summary
+
+    def _loop(self, hub: FrameHub, pipeline: Pipeline, bus: AlertBus, writer: EventWriter, watch: CameraWatch) -> None:
+        deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
+        next_status = time.monotonic() + STATUS_EVERY_S
+        while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
+            frames = hub.take(timeout=0.1)
+            if frames:
+                batch = pipeline.process(frames)
+                self.stats.record_inference(batch.inference_ms, len(frames))
+                for result in batch.results:
+                    self._publish(result, bus)
+                    for ev in result.closed:
+                        writer.add(ev)
+                        self.stats.events += 1
+            for health in watch.check(hub.counters):
+                bus.health(health)
+                self.options.echo(f"health  {health.camera}: {health.status} ({health.detail})")
+            if time.monotonic() >= next_status:
+                next_status += STATUS_EVERY_S
+                self.options.echo(format_status(self.stats, hub.counters))
+
+    def _publish(self, result: FrameResult, bus: AlertBus) -> None:
+        now = time.monotonic()
+        for alert in result.alerts:
+            key = ZoneKey(alert.camera, alert.side, alert.zone)
+            changed = alert in result.changed
+            # Unchanged alerts are repeated now and then so a display that connects late learns the state.
+            if not changed and now - self._last_sent.get(key, 0.0) < self.config.alerts.repeat_s:
+                continue
+            sent = bus.alert(alert)
+            self._last_sent[key] = now
+            if changed:
+                self.stats.record_alert(alert.frame_ts, sent.sent_ts)
+                self.options.echo(format_alert(alert))
+
+
+def install_signal_handlers(daemon: Daemon) -> None:
+    signal.signal(signal.SIGINT, daemon.request_stop)
+    signal.signal(signal.SIGTERM, daemon.request_stop)

@@ -1,0 +1,87 @@
+"""Run-time figures: what the status line shows and what `vigie run --stats` writes at exit."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.capture import CameraCounters
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident set size of this process in MB, from /proc (Linux)."""
+    cur = peak = 0.0
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    cur = int(line.split()[1]) / 1024
+                elif line.startswith("VmHWM:"):
+                    peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return cur, peak
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p99": 0.0}
+    p50, p99 = np.percentile(np.asarray(values), [50, 99])
+    return {"p50": round(float(p50), 2), "p99": round(float(p99), 2)}
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+@dataclass
+class RunStats:
+    started_mono: float = field(default_factory=time.monotonic)
+    started_cpu: float = field(default_factory=_cpu_seconds)
+    inference_ms: list[float] = field(default_factory=list)
+    alert_latency_ms: list[float] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+    alerts: int = 0
+    events: int = 0
+
+    def record_inference(self, ms: float, batch: int) -> None:
+        self.inference_ms.append(ms)
+        self.batch_sizes.append(batch)
+
+    def record_alert(self, frame_ts: float, sent_ts: float) -> None:
+        self.alerts += 1
+        self.alert_latency_ms.append((sent_ts - frame_ts) * 1000.0)
+
+    def elapsed(self) -> float:
+        return max(time.monotonic() - self.started_mono, 1e-6)
+
+    def cpu_percent(self) -> float:
+        return 100.0 * (_cpu_seconds() - self.started_cpu) / self.elapsed()
+
+    def summary(self, counters: dict[str, CameraCounters]) -> dict:
+        duration = self.elapsed()
+        cur, peak = rss_mb()
+        return {
+            "duration_s": round(duration, 2),
+            "cameras": {
+                name: {
+                    "frames": c.frames,
+                    "fps": round(c.frames / duration, 2),
+                    "dropped": c.dropped,
+                    "reconnects": c.reconnects,
+                }
+                for name, c in counters.items()
+            },
+            "inference_ms": _percentiles(self.inference_ms),
+            "batch_mean": round(float(np.mean(self.batch_sizes)), 2) if self.batch_sizes else 0.0,
+            "alert_latency_ms": {**_percentiles(self.alert_latency_ms), "count": len(self.alert_latency_ms)},
+            "cpu_percent": round(self.cpu_percent(), 1),
+            "rss_mb": round(cur, 1),
+            "rss_peak_mb": round(peak, 1),
+            "alerts": self.alerts,
+            "events": self.events,
+        }

@@ -1,0 +1,160 @@
+"""The typed objects that travel between the stages of the edge pipeline.
+
+Each stage hands the next one of these and nothing else: no positional tuples, no free dicts. Per-detection data is
+kept as parallel numpy arrays (one row per person) so the per-frame path never builds one Python object per box.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class Side(enum.StrEnum):
+    FRONT = "front"
+    RIGHT = "right"
+    REAR = "rear"
+    LEFT = "left"
+
+
+class Level(enum.IntEnum):
+    """Ordered so that max() of two levels is the more urgent one."""
+
+    NONE = 0
+    INFO = 1
+    WARNING = 2
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+class Indicator(enum.StrEnum):
+    OFF = "off"
+    LEFT = "left"
+    RIGHT = "right"
+    HAZARD = "hazard"
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded camera image. `t_capture` is wall-clock (epoch s) so it can be compared across processes."""
+
+    camera: str
+    seq: int
+    t_capture: float
+    image: np.ndarray = field(repr=False)
+
+
+def _empty(shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    return np.zeros(shape, dtype=dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """People found in one frame, as arrays of equal length N.
+
+    xyxy: (N, 4) float32 pixel box corners; score: (N,) float32; label: (N,) int32 (0 = person).
+    Always shaped, even when empty, so callers never branch on None.
+    """
+
+    xyxy: np.ndarray
+    score: np.ndarray
+    label: np.ndarray
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(_empty((0, 4), np.float32), _empty((0,), np.float32), _empty((0,), np.int32))
+
+    def __len__(self) -> int:
+        return int(self.score.shape[0])
+
+    def filter(self, keep: np.ndarray) -> Detections:
+        return Detections(self.xyxy[keep], self.score[keep], self.label[keep])
+
+    def anchors(self) -> np.ndarray:
+        """Bottom-centre of each box: where the person stands on the ground. (N, 2) pixels."""
+        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) * 0.5
+        return np.stack([x, self.xyxy[:, 3]], axis=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracks:
+    """Confirmed tracks visible in one frame: the detections plus a per-camera track id for each row.
+
+    Track ids are small integers that live only as long as the track; they never leave the bus in a form that could
+    link one person across events.
+    """
+
+    detections: Detections
+    track_id: np.ndarray  # (N,) int64
+
+    @classmethod
+    def empty(cls) -> Tracks:
+        return cls(Detections.empty(), _empty((0,), np.int64))
+
+    def __len__(self) -> int:
+        return int(self.track_id.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleState:
+    speed_kmh: float = 0.0
+    indicator: Indicator = Indicator.OFF
+    doors_open: bool = False
+    reverse: bool = False
+    lat: float | None = None
+    lon: float | None = None
+    ts: float = 0.0
+    # Seconds since the bus was last at a standstill; None if it has not stopped since we started listening.
+    stopped_s_ago: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneHits:
+    """Which tracks stand in one zone of one camera on one frame."""
+
+    zone: str
+    track_ids: tuple[int, ...]
+    scores: tuple[float, ...]
+    distances_m: tuple[float, ...]  # NaN where the camera has no ground calibration
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """What the driver display is told: one message per change of level in one zone."""
+
+    camera: str
+    side: Side
+    zone: str
+    level: Level
+    track_ids: tuple[int, ...]
+    nearest_m: float | None
+    frame_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    camera: str | None
+    status: str  # "ok", "stalled", "reconnecting", "disk_full", ...
+    detail: str
+    ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One person's stay in one zone, closed. No image data and no identifier that survives the event."""
+
+    event_id: str
+    camera: str
+    side: Side
+    zone: str
+    start_ts: float
+    end_ts: float
+    max_level: Level
+    min_distance_m: float | None
+    frames: int
+    max_score: float
+    vehicle_at_start: VehicleState

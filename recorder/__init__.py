@@ -1,0 +1,1 @@
+"""What vigie keeps: anonymised event metadata (and, later, anonymised clips)."""

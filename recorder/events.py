@@ -1,0 +1,191 @@
+"""Anonymised event metadata, written to a hive-partitioned Parquet dataset.
+
+Layout: `<dir>/date=YYYY-MM-DD/bus=<id>/part-<first start>-<random>.parquet` (date of the event start, UTC), zstd.
+Each file is written under a hidden temporary name, fsynced and renamed, so a reader never sees half a file.
+
+What is deliberately absent: image bytes, face data, track ids (they would let someone join a person across events),
+and precise location (rounded to `location_decimals`, about 1 km at 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from edge.types import Event, Level
+
+log = logging.getLogger(__name__)
+
+_TICK = object()
+SCHEMA_VERSION = 1
+SCHEMA_NAME = f"vigie.events/{SCHEMA_VERSION}"
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("schema_version", pa.int16(), nullable=False),
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("bus_id", pa.string(), nullable=False),
+        pa.field("camera", pa.string(), nullable=False),
+        pa.field("side", pa.string(), nullable=False),
+        pa.field("zone", pa.string(), nullable=False),
+        pa.field("start_ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("end_ts", pa.timestamp("ms", tz="UTC"), nullable=False),
+        pa.field("duration_s", pa.float32(), nullable=False),
+        pa.field("max_level", pa.string(), nullable=False),
+        pa.field("min_distance_m", pa.float32()),
+        pa.field("frames", pa.int32(), nullable=False),
+        pa.field("max_score", pa.float32(), nullable=False),
+        pa.field("speed_kmh_at_start", pa.float32(), nullable=False),
+        pa.field("indicator_at_start", pa.string(), nullable=False),
+        pa.field("doors_open_at_start", pa.bool_(), nullable=False),
+        pa.field("reverse_at_start", pa.bool_(), nullable=False),
+        pa.field("lat", pa.float64()),
+        pa.field("lon", pa.float64()),
+        pa.field("model_id", pa.string(), nullable=False),
+    ],
+    metadata={"vigie.schema": SCHEMA_NAME},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EventSink:
+    """Where and how event rows are written."""
+
+    root: Path
+    bus_id: str
+    model_id: str
+    location_decimals: int = 2
+
+
+def _coarse(value: float | None, decimals: int) -> float | None:
+    return None if value is None else round(value, decimals)
+
+
+def event_row(event: Event, sink: EventSink) -> dict:
+    v = event.vehicle_at_start
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "event_id": event.event_id,
+        "bus_id": sink.bus_id,
+        "camera": event.camera,
+        "side": event.side.value,
+        "zone": event.zone,
+        "start_ts": dt.datetime.fromtimestamp(event.start_ts, dt.UTC),
+        "end_ts": dt.datetime.fromtimestamp(event.end_ts, dt.UTC),
+        "duration_s": max(event.end_ts - event.start_ts, 0.0),
+        "max_level": Level(event.max_level).label,
+        "min_distance_m": event.min_distance_m,
+        "frames": event.frames,
+        "max_score": event.max_score,
+        "speed_kmh_at_start": v.speed_kmh,
+        "indicator_at_start": v.indicator.value,
+        "doors_open_at_start": v.doors_open,
+        "reverse_at_start": v.reverse,
+        "lat": _coarse(v.lat, sink.location_decimals),
+        "lon": _coarse(v.lon, sink.location_decimals),
+        "model_id": sink.model_id,
+    }
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_events(events: list[Event], sink: EventSink) -> list[Path]:
+    """Write events as one Parquet file per date partition; returns the files written."""
+    by_date: dict[str, list[dict]] = {}
+    for ev in sorted(events, key=lambda e: (e.start_ts, e.event_id)):
+        day = dt.datetime.fromtimestamp(ev.start_ts, dt.UTC).strftime("%Y-%m-%d")
+        by_date.setdefault(day, []).append(event_row(ev, sink))
+    written = []
+    for day, rows in by_date.items():
+        folder = sink.root / f"date={day}" / f"bus={sink.bus_id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        first = rows[0]["start_ts"].strftime("%H%M%S")
+        name = f"part-{first}-{uuid.uuid4().hex[:12]}.parquet"
+        tmp = folder / f".{name}.tmp"
+        table = pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, folder / name)
+        _fsync_dir(folder)
+        written.append(folder / name)
+    return written
+
+
+def clean_leftovers(root: Path) -> int:
+    """Remove temporary files a crash left behind; they were never visible as data."""
+    removed = 0
+    if root.is_dir():
+        for tmp in root.rglob(".part-*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class EventWriter:
+    """Collects closed events off the hot loop and writes them every `flush_s` seconds and at close."""
+
+    def __init__(self, sink: EventSink, flush_s: float):
+        self._sink = sink
+        self._flush_s = flush_s
+        self._queue: queue.Queue[Event | None] = queue.Queue()
+        self.written = 0
+        self.files: list[Path] = []
+        clean_leftovers(sink.root)
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self._thread.start()
+
+    def add(self, event: Event) -> None:
+        self._queue.put(event)
+
+    def _run(self) -> None:
+        pending: list[Event] = []
+        deadline = time.monotonic() + self._flush_s
+        closing = False
+        while not closing:
+            try:
+                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
+            except queue.Empty:
+                item = _TICK
+            if item is None:
+                closing = True
+            elif isinstance(item, Event):
+                pending.append(item)
+            if not closing and time.monotonic() < deadline:
+                continue
+            deadline = time.monotonic() + self._flush_s
+            if pending:
+                pending = self._flush(pending)
+
+    def _flush(self, pending: list[Event]) -> list[Event]:
+        """Write what is pending; returns what is still pending."""
+        try:
+            self.files += write_events(pending, self._sink)
+        except OSError as exc:
+            # Keep them and try again next round: a full or read-only disk must not lose accepted events.
+            log.error("event metadata not written yet (%d pending): %s", len(pending), exc)
+            return pending
+        self.written += len(pending)
+        return []
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
