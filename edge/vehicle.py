@@ -56,6 +56,8 @@ def _as_float(name: str, value: object, optional: bool = False) -> float | None:
 
 def parse_state(fields: dict) -> VehicleState:
     """A VehicleState from a JSON message or a log row; raises ValueError naming the bad field."""
+    if not isinstance(fields, dict):
+        raise ValueError(f"message: expected a JSON object, got {type(fields).__name__}")
     unknown = set(fields) - {"speed_kmh", "indicator", "doors_open", "reverse", "lat", "lon", "ts", "t"}
     if unknown:
         raise ValueError(f"{sorted(unknown)[0]}: unknown field")

@@ -4,52 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from edge.cli import main
-from edge.config import DEMO_CONFIG, REPO_ROOT
+from edge.config import REPO_ROOT
 
-DEMO = tomllib.loads(DEMO_CONFIG.read_text())
+from .conftest import demo_data, to_toml
 
-
-def _toml_value(v: object) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return f'"{v}"'
-    if isinstance(v, list | tuple):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    return repr(v)
-
-
-def to_toml(data: dict, prefix: str = "") -> str:
-    """Just enough TOML writing for these tests (tables, arrays of tables, scalars, arrays)."""
-    lines, subtables = [], []
-    for k, v in data.items():
-        if isinstance(v, dict):
-            subtables.append((k, v, False))
-        elif isinstance(v, list) and v and isinstance(v[0], dict):
-            subtables.append((k, v, True))
-        else:
-            lines.append(f"{k} = {_toml_value(v)}")
-    out = "\n".join(lines) + "\n"
-    for k, v, is_array in subtables:
-        name = f"{prefix}.{k}" if prefix else k
-        for item in v if is_array else [v]:
-            out += f"\n[[{name}]]\n" if is_array else f"\n[{name}]\n"
-            out += to_toml(item, name)
-    return out
 
 
 def mutate(path: str, value: object) -> dict:
     """A deep copy of the demo config with one key set (value None deletes it)."""
-    import copy
-
-    data = copy.deepcopy(DEMO)
+    data = demo_data()
     *parents, last = path.replace("]", "").replace("[", ".").split(".")
     node: object = data
     for p in parents:

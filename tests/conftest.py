@@ -1,0 +1,73 @@
+"""Shared fixtures: the real bundled model, real footage, and bus configs written for each test."""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from edge.config import DEMO_CONFIG, REPO_ROOT
+
+FOOTAGE = REPO_ROOT / "footage"
+IMAGES = FOOTAGE / "images"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def toml_value(v: object) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str | Path):
+        return f'"{v}"'
+    if isinstance(v, list | tuple):
+        return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    return repr(v)
+
+
+def to_toml(data: dict, prefix: str = "") -> str:
+    """Just enough TOML writing for tests (tables, arrays of tables, scalars, arrays)."""
+    lines, subtables = [], []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            subtables.append((k, [v], False))
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            subtables.append((k, v, True))
+        else:
+            lines.append(f"{k} = {toml_value(v)}")
+    out = "\n".join(lines) + "\n"
+    for k, items, is_array in subtables:
+        name = f"{prefix}.{k}" if prefix else k
+        for item in items:
+            out += f"\n[[{name}]]\n" if is_array else f"\n[{name}]\n"
+            out += to_toml(item, name)
+    return out
+
+
+def demo_data() -> dict:
+    return tomllib.loads(DEMO_CONFIG.read_text())
+
+
+@pytest.fixture
+def bus_config(tmp_path: Path):
+    """Write a config (the demo's, changed by `edit`) into tmp_path, with its own alert port and event folder."""
+
+    def write(edit=None, name: str = "bus.toml") -> Path:
+        data = demo_data()
+        data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
+        data["events"]["dir"] = str(tmp_path / "var" / "events")
+        for cam in data["cameras"]:
+            cam["source"] = str(REPO_ROOT / cam["source"]) if "://" not in cam["source"] else cam["source"]
+        data["vehicle"]["log"] = str(REPO_ROOT / data["vehicle"]["log"])
+        if edit is not None:
+            edit(data)
+        path = tmp_path / name
+        path.write_text(to_toml(data))
+        return path
+
+    return write

@@ -1,0 +1,211 @@
+"""The whole daemon on the demo footage: real model, real ZeroMQ, real Parquet."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow.dataset as ds
+import pytest
+import zmq
+
+from .conftest import demo_data
+
+TURNING_RIGHT = "t,speed_kmh,indicator,doors_open,reverse\n0,15,right,false,false\n"
+
+
+class Listener:
+    """A driver display stand-in: a real SUB socket collecting every message on a background thread."""
+
+    def __init__(self, endpoint: str):
+        self.messages: list[tuple[str, dict]] = []
+        self._ctx = zmq.Context()
+        self._sock = self._ctx.socket(zmq.SUB)
+        self._sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self._sock.setsockopt(zmq.RCVTIMEO, 100)
+        self._sock.connect(endpoint)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                topic, payload = self._sock.recv_multipart()
+            except zmq.Again:
+                continue
+            self.messages.append((topic.decode(), json.loads(payload)))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sock.close(0)
+        self._ctx.term()
+
+    def of(self, topic: str) -> list[dict]:
+        return [m for t, m in self.messages if t == topic]
+
+
+def endpoint_of(config: Path) -> str:
+    import tomllib
+
+    return tomllib.loads(config.read_text())["alerts"]["endpoint"]
+
+
+def run_daemon(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """One 15 s run of the demo cameras with the bus turning right at 15 km/h, shared by the tests below."""
+    from .conftest import free_port, to_toml
+
+    tmp = tmp_path_factory.mktemp("demo")
+    (tmp / "vehicle.csv").write_text(TURNING_RIGHT)
+    data = demo_data()
+    data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
+    data["events"] = {"dir": str(tmp / "var" / "events"), "flush_s": 5}
+    data["vehicle"] = {"source": "log", "log": str(tmp / "vehicle.csv")}
+    from edge.config import REPO_ROOT
+
+    for cam in data["cameras"]:
+        cam["source"] = str(REPO_ROOT / cam["source"])
+    config = tmp / "bus.toml"
+    config.write_text(to_toml(data))
+    listener = Listener(data["alerts"]["endpoint"])
+    time.sleep(0.3)
+    proc = run_daemon(config, "--duration", "15", "--stats", str(tmp / "stats.json"))
+    time.sleep(0.2)
+    listener.close()
+    return proc, listener, tmp
+
+
+def test_daemon_exits_cleanly_after_its_duration(demo_run) -> None:
+    proc, _, _ = demo_run
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "stopped after" in proc.stdout
+
+
+def test_alerts_reach_the_bus_with_the_documented_fields(demo_run) -> None:
+    _, listener, _ = demo_run
+    alerts = listener.of("alert")
+    assert alerts, "no alert published"
+    for msg in alerts:
+        assert msg["schema"] == "vigie.alert/1" and msg["bus_id"] == "demo-01"
+        assert set(msg) == {"schema", "bus_id", "camera", "side", "level", "zone", "track_ids", "nearest_m",
+                            "frame_ts", "sent_ts"}
+        assert msg["sent_ts"] >= msg["frame_ts"]
+
+
+def test_levels_follow_the_vehicle_state(demo_run) -> None:
+    """Turning right at 15 km/h: right warns, left informs, front (above 10 km/h) and rear (driving) stay quiet."""
+    _, listener, _ = demo_run
+    raised = {(m["camera"], m["level"]) for m in listener.of("alert") if m["level"] != "clear"}
+    assert ("right", "warning") in raised
+    assert ("left", "info") in raised
+    assert not any(cam in ("front", "rear") for cam, _ in raised)
+    assert all(isinstance(m["nearest_m"], float) for m in listener.of("alert") if m["camera"] == "right")
+
+
+def test_health_reports_every_camera_ok(demo_run) -> None:
+    _, listener, _ = demo_run
+    assert {m["camera"] for m in listener.of("health") if m["status"] == "ok"} == {"front", "right", "rear", "left"}
+
+
+def test_events_are_written_as_a_partitioned_parquet_dataset(demo_run) -> None:
+    _, _, tmp = demo_run
+    root = tmp / "var" / "events"
+    files = list(root.glob("date=*/bus=demo-01/part-*.parquet"))
+    assert files and not list(root.rglob("*.tmp"))
+    table = ds.dataset(root, partitioning="hive").to_table()
+    rows = table.to_pylist()
+    assert rows and {r["camera"] for r in rows} <= {"right", "left", "front", "rear"}
+    assert table.schema.metadata[b"vigie.schema"] == b"vigie.events/1"
+    for r in rows:
+        assert r["end_ts"] >= r["start_ts"] and r["frames"] >= 3
+        assert r["speed_kmh_at_start"] == 15.0 and r["indicator_at_start"] == "right"
+        assert r["model_id"].startswith("person_ssdlite@")
+    assert any(r["max_level"] == "warning" and r["camera"] == "right" for r in rows)
+    # Nothing that could carry pixels or follow a person from one event to the next.
+    assert not {"track_id", "track_ids", "image", "thumbnail", "box"} & set(table.column_names)
+
+
+def test_stats_file_has_the_promised_figures(demo_run) -> None:
+    _, _, tmp = demo_run
+    stats = json.loads((tmp / "stats.json").read_text())
+    assert 14 <= stats["duration_s"] <= 20
+    for cam in ("front", "right", "rear", "left"):
+        c = stats["cameras"][cam]
+        assert set(c) == {"frames", "fps", "dropped", "reconnects"}
+        assert 8 <= c["fps"] <= 11  # the footage plays at its native 10 fps
+    assert stats["inference_ms"]["p50"] > 0 and stats["inference_ms"]["p99"] >= stats["inference_ms"]["p50"]
+    assert stats["alert_latency_ms"]["count"] == stats["alerts"] > 0
+    for key in ("cpu_percent", "rss_mb", "events"):
+        assert stats[key] > 0
+
+
+def test_ctrl_c_stops_cleanly_with_exit_0(bus_config) -> None:
+    config = bus_config()
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("health") or time.monotonic() > deadline:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped after" in out and "Traceback" not in err
+
+
+def test_a_second_daemon_on_the_same_endpoint_fails_with_a_clear_message(bus_config) -> None:
+    config = bus_config()
+    first = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "20"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)
+        second = run_daemon(config, "--duration", "5")
+        assert second.returncode == 1
+        assert "alerts.endpoint: cannot bind" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=30)
+
+
+def test_the_reference_client_shows_alerts_as_they_arrive(bus_config) -> None:
+    """`vigie alerts --count 2` against a live daemon; the standing bus makes every zone inform."""
+
+    def standing_bus(data: dict) -> None:
+        data["vehicle"] = {"source": "none"}
+
+    config = bus_config(standing_bus)
+    client = subprocess.Popen([sys.executable, "-m", "edge", "alerts", "--endpoint", endpoint_of(config),
+                               "--count", "2", "--json", "--timeout", "60"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    daemon = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "30"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = client.communicate(timeout=60)
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        daemon.communicate(timeout=30)
+    assert client.returncode == 0, err
+    alerts = [json.loads(line) for line in out.splitlines() if '"topic": "alert"' in line]
+    assert len(alerts) == 2 and all(a["level"] == "info" for a in alerts)
+
+
+def test_the_reference_client_times_out_with_exit_1() -> None:
+    from .conftest import free_port
+
+    proc = subprocess.run([sys.executable, "-m", "edge", "alerts", "--endpoint", f"tcp://127.0.0.1:{free_port()}",
+                           "--count", "1", "--timeout", "1"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1 and "timed out after 0 of 1 alerts" in proc.stderr
