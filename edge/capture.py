@@ -11,6 +11,7 @@ reconnects with capped exponential backoff, and the hub's watchdog reports it st
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -23,14 +24,21 @@ from edge.types import Frame
 
 log = logging.getLogger(__name__)
 
+# Read by OpenCV's FFmpeg backend when a capture opens, so set before any. RTSP over TCP (cameras on a bus are on
+# a wired switch; UDP loss shows as smeared frames), and no probing: without it an RTSP open takes ~1.4 s and the
+# first second of frames arrives stale in a burst. FFmpeg's own log is silenced: failures are reported on `health`.
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp|probesize;32|analyzeduration;0")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
 
 
 @dataclass(slots=True)
 class CameraCounters:
-    frames: int = 0
-    dropped: int = 0
+    frames: int = 0  # decoded
+    processed: int = 0  # taken by the pipeline
+    dropped: int = 0  # replaced by a newer frame before the pipeline took it
     reconnects: int = 0
     last_frame_mono: float = 0.0
     connected: bool = False
@@ -44,15 +52,19 @@ class FrameHub:
         self._slots: dict[str, Frame | None] = dict.fromkeys(cameras)
         self.counters = {name: CameraCounters() for name in cameras}
 
-    def put(self, frame: Frame) -> None:
+    def put(self, frame: Frame, wait_stop: threading.Event | None = None) -> None:
+        """Store a camera's newest frame. With `wait_stop`, wait for the slot to be free instead of dropping
+        (files read faster than real time: a replay must see every frame); the wait ends if that event is set."""
         with self._cond:
+            while wait_stop is not None and self._slots[frame.camera] is not None and not wait_stop.is_set():
+                self._cond.wait(0.1)
             c = self.counters[frame.camera]
             if self._slots[frame.camera] is not None:
                 c.dropped += 1
             self._slots[frame.camera] = frame
             c.frames += 1
             c.last_frame_mono = time.monotonic()
-            self._cond.notify()
+            self._cond.notify_all()
 
     def take(self, timeout: float) -> list[Frame]:
         """Every camera's new frame since the last take (waits up to `timeout` for at least one)."""
@@ -60,8 +72,11 @@ class FrameHub:
             if not any(self._slots.values()):
                 self._cond.wait(timeout)
             frames = [f for f in self._slots.values() if f is not None]
-            for name in self._slots:
-                self._slots[name] = None
+            for f in frames:
+                self.counters[f.camera].processed += 1
+                self._slots[f.camera] = None
+            if frames:
+                self._cond.notify_all()  # readers waiting for a free slot
         return frames
 
     def set_connected(self, camera: str, connected: bool, reconnect: bool = False) -> None:
@@ -132,8 +147,10 @@ class CameraReader:
 
     def _read_until_end(self, cap: cv2.VideoCapture) -> bool:
         """Read until the stream ends or fails; True if at least one frame came."""
-        # Live cameras pace themselves; only files need a clock.
-        fps = (self._cam.fps or cap.get(cv2.CAP_PROP_FPS)) if _is_file(self._cam.source) else 0.0
+        is_file = _is_file(self._cam.source)
+        fps = (self._cam.fps or cap.get(cv2.CAP_PROP_FPS)) if is_file and self._cam.realtime else 0.0
+        # Live cameras and real-time files drop what the pipeline misses; a file read flat out waits for it.
+        drop_late = not is_file or self._cam.realtime
         period = 1.0 / fps if fps and fps > 0 else 0.0
         next_due = time.monotonic()
         got_any = False
@@ -149,5 +166,5 @@ class CameraReader:
                     self._stop.wait(delay)
                 next_due = max(next_due + period, time.monotonic() - period)
             self._seq += 1
-            self._hub.put(Frame(self._cam.name, self._seq, time.time(), image))
+            self._hub.put(Frame(self._cam.name, self._seq, time.time(), image), wait_stop=None if drop_late else self._stop)
         return got_any

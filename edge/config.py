@@ -143,6 +143,8 @@ class CameraConfig(_Strict):
     # Files: play at this rate (default: the file's own), loop at the end like a live camera.
     fps: Annotated[float, Field(gt=0, le=120)] | None = None
     loop: bool = True
+    # Files only: false reads as fast as the machine decodes (benchmarks); newest frame still wins.
+    realtime: bool = True
     open_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
     read_timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
     calibration: CalibrationConfig | None = None

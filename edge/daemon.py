@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STALL_S = 1.5  # no frame for this long and the camera is reported stalled (the target is within 3 s)
 STATUS_EVERY_S = 5.0
+HEARTBEAT_S = 2.0  # every camera's status is repeated on `health` this often, changed or not
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +60,18 @@ class CameraWatch:
         self._status = dict.fromkeys(cameras, "starting")
         self._since = time.monotonic()
 
+    def current(self) -> list[Health]:
+        """Every camera's present status (for the periodic heartbeat; a display that joins late learns it)."""
+        now = time.time()
+        return [Health(name, status, "heartbeat", now) for name, status in self._status.items() if status != "starting"]
+
     def check(self, counters: dict[str, CameraCounters]) -> list[Health]:
         now = time.monotonic()
         changes = []
         for name, c in counters.items():
             silent = now - max(c.last_frame_mono, self._since)
+            if c.frames == 0 and silent < STALL_S:
+                continue  # still connecting: neither ok nor failed yet
             if silent < STALL_S:
                 status, detail = "ok", "frames arriving"
             elif c.connected:
@@ -141,6 +149,7 @@ class Daemon:
     def _loop(self, hub: FrameHub, pipeline: Pipeline, bus: AlertBus, writer: EventWriter, watch: CameraWatch) -> None:
         deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
         next_status = time.monotonic() + STATUS_EVERY_S
+        next_heartbeat = time.monotonic() + HEARTBEAT_S
         while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
             frames = hub.take(timeout=0.1)
             if frames:
@@ -148,12 +157,17 @@ class Daemon:
                 self.stats.record_inference(batch.inference_ms, len(frames))
                 for result in batch.results:
                     self._publish(result, bus)
+                    self.stats.record_frame_done(result.frame.t_capture, time.time())
                     for ev in result.closed:
                         writer.add(ev)
                         self.stats.events += 1
             for health in watch.check(hub.counters):
                 bus.health(health)
                 self.options.echo(f"health  {health.camera}: {health.status} ({health.detail})")
+            if time.monotonic() >= next_heartbeat:
+                next_heartbeat = time.monotonic() + HEARTBEAT_S
+                for health in watch.current():
+                    bus.health(health)
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
                 self.options.echo(format_status(self.stats, hub.counters))

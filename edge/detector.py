@@ -19,7 +19,7 @@ from edge.types import Detections
 
 MODEL_PATH = REPO_ROOT / "models" / "person_ssdlite.onnx"
 # The bundled model's digest; models/person_ssdlite.md says where it came from.
-MODEL_SHA256 = "29833dfaac668a0e71c8ce4d32aa104e17ecab188f1339170fc9832db765d626"
+MODEL_SHA256 = "02430c0ad56987309f017fe7b0ee142bf64a0bb6d966afa9bea63f98079a3977"
 INPUT_SIZE = 300
 PERSON = 0
 

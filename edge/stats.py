@@ -44,6 +44,7 @@ class RunStats:
     started_cpu: float = field(default_factory=_cpu_seconds)
     inference_ms: list[float] = field(default_factory=list)
     alert_latency_ms: list[float] = field(default_factory=list)
+    frame_latency_ms: list[float] = field(default_factory=list)
     batch_sizes: list[int] = field(default_factory=list)
     alerts: int = 0
     events: int = 0
@@ -51,6 +52,9 @@ class RunStats:
     def record_inference(self, ms: float, batch: int) -> None:
         self.inference_ms.append(ms)
         self.batch_sizes.append(batch)
+
+    def record_frame_done(self, frame_ts: float, done_ts: float) -> None:
+        self.frame_latency_ms.append((done_ts - frame_ts) * 1000.0)
 
     def record_alert(self, frame_ts: float, sent_ts: float) -> None:
         self.alerts += 1
@@ -71,6 +75,8 @@ class RunStats:
                 name: {
                     "frames": c.frames,
                     "fps": round(c.frames / duration, 2),
+                    "processed": c.processed,
+                    "processed_fps": round(c.processed / duration, 2),
                     "dropped": c.dropped,
                     "reconnects": c.reconnects,
                 }
@@ -79,6 +85,8 @@ class RunStats:
             "inference_ms": _percentiles(self.inference_ms),
             "batch_mean": round(float(np.mean(self.batch_sizes)), 2) if self.batch_sizes else 0.0,
             "alert_latency_ms": {**_percentiles(self.alert_latency_ms), "count": len(self.alert_latency_ms)},
+            # Capture → decision for every frame, alert or not: the same path with many more samples.
+            "frame_latency_ms": _percentiles(self.frame_latency_ms),
             "cpu_percent": round(self.cpu_percent(), 1),
             "rss_mb": round(cur, 1),
             "rss_peak_mb": round(peak, 1),

@@ -94,3 +94,11 @@ def test_http_mjpeg_camera_delivers_frames_and_comes_back_after_a_power_cut(read
         assert len(drain(hub, 1.0)) >= 5
     finally:
         server.stop()
+
+
+def test_a_file_read_flat_out_waits_for_the_pipeline_and_drops_nothing(reader_for) -> None:
+    """realtime = false is replay: every frame reaches the pipeline, however slow it is."""
+    hub = reader_for(camera(str(FOOTAGE / "cam_front.mp4"), realtime=False, loop=False))
+    frames = drain(hub, 1.0, every=0.05)
+    assert hub.counters["cam"].dropped == 0
+    assert [f.seq for f in frames] == list(range(1, len(frames) + 1))

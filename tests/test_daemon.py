@@ -144,7 +144,8 @@ def test_stats_file_has_the_promised_figures(demo_run) -> None:
     assert 14 <= stats["duration_s"] <= 20
     for cam in ("front", "right", "rear", "left"):
         c = stats["cameras"][cam]
-        assert set(c) == {"frames", "fps", "dropped", "reconnects"}
+        assert {"frames", "fps", "dropped", "reconnects"} <= set(c)
+        assert c["frames"] >= c["processed"] + c["dropped"]
         assert 8 <= c["fps"] <= 11  # the footage plays at its native 10 fps
     assert stats["inference_ms"]["p50"] > 0 and stats["inference_ms"]["p99"] >= stats["inference_ms"]["p50"]
     assert stats["alert_latency_ms"]["count"] == stats["alerts"] > 0
