@@ -33,11 +33,12 @@ from edge.detector import PersonDetector  # noqa: E402
 from tests.conftest import free_port, to_toml  # noqa: E402
 
 
-def scenario_config(folder: Path, name: str, edit_camera, threads: int = 2) -> Path:
+def scenario_config(folder: Path, name: str, edit_camera, threads: int = 2, recorder: bool = False) -> Path:
     data = tomllib.loads(DEMO_CONFIG.read_text())
     data["detector"]["threads"] = threads
     data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     data["events"]["dir"] = str(folder / name / "events")
+    data["recorder"] = {"enabled": recorder, "dir": str(folder / name / "clips"), "state_dir": str(folder / name / "state")}
     # A bus standing with doors closed: every zone informs, so alerts (and their latency) keep coming.
     data["vehicle"] = {"source": "none"}
     for cam in data["cameras"]:

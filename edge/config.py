@@ -105,6 +105,27 @@ class EventsConfig(_Strict):
     location_decimals: Annotated[int, Field(ge=0, le=3)] = 2
 
 
+class RecorderConfig(_Strict):
+    """Anonymised clips around events, kept in a separate, lower-priority process."""
+
+    enabled: bool = False
+    dir: Path = Path("var/clips")
+    # Write-ahead log of events and the recorder's own bookkeeping (never pixels).
+    state_dir: Path = Path("var/state")
+    audit_log: Path = Path("var/audit.log")
+    pre_roll_s: Annotated[float, Field(ge=0, le=30)] = 5.0
+    post_roll_s: Annotated[float, Field(ge=0, le=30)] = 5.0
+    # French practice for cameras in public space: at most 30 days.
+    retention_days: Annotated[float, Field(gt=0, le=30)] = 30.0
+    quota_mb: Annotated[float, Field(gt=0)] = 2048.0
+    # Below this much free disk no clip is started (and `health` says disk_full); alerts go on regardless.
+    min_free_mb: Annotated[float, Field(ge=0)] = 200.0
+    format: Literal["mp4", "avi"] = "mp4"
+    mode: Literal["faces", "persons"] = "faces"
+    # Lower priority than the daemon: video encoding must never take the CPU alerts need.
+    nice: Annotated[int, Field(ge=0, le=19)] = 10
+
+
 class CalibrationConfig(_Strict):
     """Pairs of image points (normalised 0..1) and ground points (metres, bus frame: x forward, y left)."""
 
@@ -168,6 +189,7 @@ class Config(_Strict):
     policy: PolicyConfig = PolicyConfig()
     vehicle: VehicleConfig = VehicleConfig()
     events: EventsConfig = EventsConfig()
+    recorder: RecorderConfig = RecorderConfig()
     cameras: list[CameraConfig] = Field(min_length=1, max_length=8)
 
     @model_validator(mode="after")

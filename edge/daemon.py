@@ -28,6 +28,8 @@ from edge.stats import RunStats
 from edge.types import Alert, Health
 from edge.vehicle import StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
 from recorder.events import EventSink, EventWriter
+from recorder.link import RecorderLink
+from recorder.wal import EventWal
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,18 @@ def format_status(stats: RunStats, counters: dict[str, CameraCounters]) -> str:
     return f"status  {cams}  | infer {infer:5.1f} ms | alerts {stats.alerts} | events {stats.events}"
 
 
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """What the main loop drives, built once by `Daemon.run`."""
+
+    hub: FrameHub
+    pipeline: Pipeline
+    bus: AlertBus
+    writer: EventWriter
+    watch: CameraWatch
+    recorder: RecorderLink | None
+
+
 class Daemon:
     def __init__(self, config: Config, options: RunOptions):
         self.config = config
@@ -116,7 +130,8 @@ class Daemon:
         ctx = zmq.Context()
         bus = AlertBus(ctx, cfg.alerts.endpoint, cfg.bus.id)
         sink = EventSink(cfg.events.dir, cfg.bus.id, detector.info.model_id, cfg.events.location_decimals)
-        writer = EventWriter(sink, cfg.events.flush_s)
+        writer = EventWriter(sink, cfg.events.flush_s, EventWal(cfg.recorder.state_dir))
+        recorder = RecorderLink(cfg) if cfg.recorder.enabled else None
         hub = FrameHub([c.name for c in cfg.cameras])
         readers = [CameraReader(c, hub) for c in cfg.cameras]
         vehicle = open_vehicle(cfg, ctx, time.time())
@@ -127,13 +142,15 @@ class Daemon:
             r.start()
         self.options.echo(f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, alerts on {cfg.alerts.endpoint}")
         try:
-            self._loop(hub, pipeline, bus, writer, watch)
+            self._loop(Stages(hub, pipeline, bus, writer, watch, recorder))
         finally:
             for r in readers:
                 r.stop()
             for ev in pipeline.flush(time.time()):
-                writer.add(ev)
+                writer.add(recorder.with_clip(ev) if recorder else ev)
                 self.stats.events += 1
+            if recorder is not None:
+                recorder.close()
             writer.close()
             vehicle.close()
             for r in readers:
@@ -146,31 +163,36 @@ class Daemon:
             self.options.stats_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         return summary
 
-    def _loop(self, hub: FrameHub, pipeline: Pipeline, bus: AlertBus, writer: EventWriter, watch: CameraWatch) -> None:
+    def _loop(self, st: Stages) -> None:
         deadline = None if self.options.duration_s is None else time.monotonic() + self.options.duration_s
         next_status = time.monotonic() + STATUS_EVERY_S
         next_heartbeat = time.monotonic() + HEARTBEAT_S
         while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
-            frames = hub.take(timeout=0.1)
+            frames = st.hub.take(timeout=0.1)
             if frames:
-                batch = pipeline.process(frames)
+                batch = st.pipeline.process(frames)
                 self.stats.record_inference(batch.inference_ms, len(frames))
                 for result in batch.results:
-                    self._publish(result, bus)
+                    for ev in result.opened:  # logged before its alert goes out: a crash cannot lose it
+                        st.writer.opened(ev)
+                    self._publish(result, st.bus)
                     self.stats.record_frame_done(result.frame.t_capture, time.time())
+                    if st.recorder is not None:
+                        st.recorder.submit(result)
                     for ev in result.closed:
-                        writer.add(ev)
+                        st.writer.add(st.recorder.with_clip(ev) if st.recorder else ev)
                         self.stats.events += 1
-            for health in watch.check(hub.counters):
-                bus.health(health)
-                self.options.echo(f"health  {health.camera}: {health.status} ({health.detail})")
+            health = st.watch.check(st.hub.counters) + (st.recorder.health() if st.recorder else [])
+            for h in health:
+                st.bus.health(h)
+                self.options.echo(f"health  {h.camera}: {h.status} ({h.detail})")
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + HEARTBEAT_S
-                for health in watch.current():
-                    bus.health(health)
+                for h in st.watch.current():
+                    st.bus.health(h)
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
-                self.options.echo(format_status(self.stats, hub.counters))
+                self.options.echo(format_status(self.stats, st.hub.counters))
 
     def _publish(self, result: FrameResult, bus: AlertBus) -> None:
         now = time.monotonic()

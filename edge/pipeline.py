@@ -27,6 +27,7 @@ class FrameResult:
     zone_hits: tuple[ZoneHits, ...]
     alerts: tuple[Alert, ...]  # current state of every non-quiet zone (and zones that just went quiet)
     changed: tuple[Alert, ...]  # the subset whose level changed on this frame
+    opened: tuple[Event, ...]  # events confirmed on this frame (so far)
     closed: tuple[Event, ...]
 
 
@@ -49,15 +50,18 @@ class CameraPipeline:
     def step(self, frame: Frame, dets: Detections, vehicle: VehicleState) -> FrameResult:
         tracks = self._tracker.update(dets)
         hits = self._zones.hits(tracks, (frame.image.shape[1], frame.image.shape[0]))
-        alerts, changed, closed = [], [], []
+        alerts, changed, opened, closed = [], [], [], []
         for policy, zone_hits in zip(self._policies, hits, strict=True):
             res = policy.step(zone_hits, vehicle, frame.t_capture)
             if res.alert is not None:
                 alerts.append(res.alert)
                 if res.changed:
                     changed.append(res.alert)
+            opened.extend(res.opened)
             closed.extend(res.closed)
-        return FrameResult(frame, vehicle, tracks, tuple(hits), tuple(alerts), tuple(changed), tuple(closed))
+        return FrameResult(
+            frame, vehicle, tracks, tuple(hits), tuple(alerts), tuple(changed), tuple(opened), tuple(closed)
+        )
 
     def flush(self, ts: float) -> list[Event]:
         return [ev for p in self._policies for ev in p.flush(ts)]

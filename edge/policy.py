@@ -73,6 +73,7 @@ class ZoneKey:
 class StepResult:
     alert: Alert | None  # the zone's state after this frame; None while the zone is quiet and unchanged
     changed: bool  # the level changed on this frame: publish now
+    opened: tuple[Event, ...]  # stays confirmed on this frame, as events so far (the write-ahead log keeps them)
     closed: tuple[Event, ...]
 
 
@@ -88,7 +89,7 @@ class ZonePolicy:
 
     def step(self, hits: ZoneHits, vehicle: VehicleState, ts: float) -> StepResult:
         zone_level = level_for(self.key.side, vehicle, self._policy)
-        closed = self._update_stays(hits, vehicle, ts, zone_level)
+        opened, closed = self._update_stays(hits, vehicle, ts, zone_level)
         present = [tid for tid, s in self._stays.items() if s.confirmed and s.out_frames == 0]
         lingering = any(s.confirmed for s in self._stays.values())
         if present:
@@ -100,7 +101,7 @@ class ZonePolicy:
         changed = new_level != self.level
         self.level = new_level
         alert = self._alert(hits, present, ts) if changed or new_level != Level.NONE else None
-        return StepResult(alert, changed, tuple(closed))
+        return StepResult(alert, changed, tuple(opened), tuple(closed))
 
     def flush(self, ts: float) -> tuple[Event, ...]:
         """Close every open stay (shutdown); unconfirmed ones were never events."""
@@ -109,8 +110,11 @@ class ZonePolicy:
         self.level = Level.NONE
         return events
 
-    def _update_stays(self, hits: ZoneHits, vehicle: VehicleState, ts: float, level: Level) -> list[Event]:
+    def _update_stays(
+        self, hits: ZoneHits, vehicle: VehicleState, ts: float, level: Level
+    ) -> tuple[list[Event], list[Event]]:
         seen = set()
+        opened = []
         for tid, score, dist in zip(hits.track_ids, hits.scores, hits.distances_m, strict=True):
             seen.add(tid)
             stay = self._stays.get(tid)
@@ -122,8 +126,11 @@ class ZonePolicy:
             stay.max_score = max(stay.max_score, score)
             if not math.isnan(dist):
                 stay.min_distance_m = min(stay.min_distance_m, dist)
-            stay.confirmed = stay.confirmed or stay.in_frames >= self._alerts.enter_frames
-            if stay.confirmed:
+            if not stay.confirmed and stay.in_frames >= self._alerts.enter_frames:
+                stay.confirmed = True
+                stay.max_level = level
+                opened.append(self._event(stay, ts))
+            elif stay.confirmed:
                 stay.max_level = max(stay.max_level, level)
         closed = []
         for tid in [t for t in self._stays if t not in seen]:
@@ -135,7 +142,7 @@ class ZonePolicy:
             elif stay.out_frames >= self._alerts.clear_frames:
                 closed.append(self._event(stay, stay.last_in_ts))
                 del self._stays[tid]
-        return closed
+        return opened, closed
 
     def _alert(self, hits: ZoneHits, present: list[int], ts: float) -> Alert:
         dists = [d for t, d in zip(hits.track_ids, hits.distances_m, strict=True) if t in present and not math.isnan(d)]

@@ -158,3 +158,4 @@ class Event:
     frames: int
     max_score: float
     vehicle_at_start: VehicleState
+    clip: str | None = None  # the anonymised clip that shows it, when the recorder is on

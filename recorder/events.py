@@ -23,11 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from edge.types import Event, Level
+from recorder.wal import EventWal, pending_events
 
 log = logging.getLogger(__name__)
 
 _TICK = object()
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: + clip
 SCHEMA_NAME = f"vigie.events/{SCHEMA_VERSION}"
 
 EVENT_SCHEMA = pa.schema(
@@ -52,6 +53,7 @@ EVENT_SCHEMA = pa.schema(
         pa.field("lat", pa.float64()),
         pa.field("lon", pa.float64()),
         pa.field("model_id", pa.string(), nullable=False),
+        pa.field("clip", pa.string()),  # clip id (file stem under the clips folder), null without the recorder
     ],
     metadata={"vigie.schema": SCHEMA_NAME},
 )
@@ -94,6 +96,7 @@ def event_row(event: Event, sink: EventSink) -> dict:
         "lat": _coarse(v.lat, sink.location_decimals),
         "lon": _coarse(v.lon, sink.location_decimals),
         "model_id": sink.model_id,
+        "clip": event.clip,
     }
 
 
@@ -141,19 +144,41 @@ def clean_leftovers(root: Path) -> int:
 
 
 class EventWriter:
-    """Collects closed events off the hot loop and writes them every `flush_s` seconds and at close."""
+    """Collects closed events off the hot loop and writes them every `flush_s` seconds and at close.
 
-    def __init__(self, sink: EventSink, flush_s: float):
+    With a write-ahead log, every confirmed and closed event is logged before it is queued, and what a previous run
+    logged but never wrote is written first.
+    """
+
+    def __init__(self, sink: EventSink, flush_s: float, wal: EventWal | None = None):
         self._sink = sink
         self._flush_s = flush_s
+        self._wal = wal
         self._queue: queue.Queue[Event | None] = queue.Queue()
         self.written = 0
+        self.recovered = 0
         self.files: list[Path] = []
         clean_leftovers(sink.root)
+        if wal is not None:
+            self._recover(wal)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._thread.start()
 
+    def _recover(self, wal: EventWal) -> None:
+        pending = pending_events(wal.path)
+        if pending:
+            self.files += write_events(pending, self._sink)
+            self.recovered = len(pending)
+            log.warning("recovered %d events from the write-ahead log of an interrupted run", len(pending))
+        wal.reset()
+
+    def opened(self, event: Event) -> None:
+        if self._wal is not None:
+            self._wal.opened(event)
+
     def add(self, event: Event) -> None:
+        if self._wal is not None:
+            self._wal.closed(event)
         self._queue.put(event)
 
     def _run(self) -> None:
@@ -184,8 +209,12 @@ class EventWriter:
             log.error("event metadata not written yet (%d pending): %s", len(pending), exc)
             return pending
         self.written += len(pending)
+        if self._wal is not None:
+            self._wal.done([ev.event_id for ev in pending])
         return []
 
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self._wal is not None:
+            self._wal.close()

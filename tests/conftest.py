@@ -61,6 +61,10 @@ def bus_config(tmp_path: Path):
         data = demo_data()
         data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
         data["events"]["dir"] = str(tmp_path / "var" / "events")
+        data.setdefault("recorder", {}).update(
+            dir=str(tmp_path / "var" / "clips"), state_dir=str(tmp_path / "var" / "state"),
+            audit_log=str(tmp_path / "var" / "audit.log"),
+        )
         for cam in data["cameras"]:
             cam["source"] = str(REPO_ROOT / cam["source"]) if "://" not in cam["source"] else cam["source"]
         data["vehicle"]["log"] = str(REPO_ROOT / data["vehicle"]["log"])

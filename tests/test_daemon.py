@@ -72,6 +72,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory):
     data = demo_data()
     data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     data["events"] = {"dir": str(tmp / "var" / "events"), "flush_s": 5}
+    data["recorder"] = {"enabled": False, "state_dir": str(tmp / "var" / "state")}
     data["vehicle"] = {"source": "log", "log": str(tmp / "vehicle.csv")}
     from edge.config import REPO_ROOT
 
@@ -128,7 +129,7 @@ def test_events_are_written_as_a_partitioned_parquet_dataset(demo_run) -> None:
     table = ds.dataset(root, partitioning="hive").to_table()
     rows = table.to_pylist()
     assert rows and {r["camera"] for r in rows} <= {"right", "left", "front", "rear"}
-    assert table.schema.metadata[b"vigie.schema"] == b"vigie.events/1"
+    assert table.schema.metadata[b"vigie.schema"] == b"vigie.events/2"
     for r in rows:
         assert r["end_ts"] >= r["start_ts"] and r["frames"] >= 3
         assert r["speed_kmh_at_start"] == 15.0 and r["indicator_at_start"] == "right"

@@ -1,0 +1,112 @@
+"""One anonymised clip on disk: the video and its per-frame sidecar, both appearing only when complete.
+
+Layout: `<clips dir>/date=YYYY-MM-DD/bus=<id>/<clip id>.mp4` (or .avi) and `<clip id>.frames.parquet` beside it.
+While a clip is written it lives under a hidden `.<clip id>.partial.<ext>` name (cv2 picks the container from the
+extension, so the temporary name keeps it); only blurred frames are ever passed to the writer. The sidecar is renamed
+into place first, the video last: a visible video always has its overlays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FOURCC = {"mp4": "mp4v", "avi": "MJPG"}
+SIDECAR_SCHEMA = pa.schema(
+    [
+        pa.field("frame", pa.int32(), nullable=False),
+        pa.field("ts", pa.float64(), nullable=False),
+        pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4)), nullable=False),
+        pa.field("track_ids", pa.list_(pa.int64()), nullable=False),
+        pa.field("zones", pa.string(), nullable=False),  # JSON: [{zone, level, track_ids, nearest_m}]
+        pa.field("speed_kmh", pa.float32(), nullable=False),
+        pa.field("indicator", pa.string(), nullable=False),
+    ],
+    metadata={"vigie.schema": "vigie.clip-frames/1"},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameMeta:
+    """What the daemon knows about one frame, sent to the recorder with it (no pixels: those are in the ring)."""
+
+    camera: str
+    seq: int
+    ts: float
+    boxes: np.ndarray  # (N, 4) float32 pixels, every detected person (the anonymiser covers all of them)
+    track_ids: tuple[int, ...]
+    zones_json: str
+    speed_kmh: float
+    indicator: str
+
+
+def clip_folder(root: Path, bus_id: str, ts: float) -> Path:
+    day = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
+    return root / f"date={day}" / f"bus={bus_id}"
+
+
+def clean_partials(root: Path) -> int:
+    """Remove what a crash left half-written (blurred pixels only, but not a clip anyone should see)."""
+    removed = 0
+    if root.is_dir():
+        for path in list(root.rglob(".*.partial.*")) + list(root.rglob(".*.frames.parquet.tmp")):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class ClipFile:
+    def __init__(self, folder: Path, clip_id: str, fmt: str, fps: float, size: tuple[int, int]):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.clip_id = clip_id
+        self.final = folder / f"{clip_id}.{fmt}"
+        self.sidecar = folder / f"{clip_id}.frames.parquet"
+        self._partial = folder / f".{clip_id}.partial.{fmt}"
+        self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*FOURCC[fmt]), fps, size)
+        if not self._writer.isOpened():
+            raise OSError(f"cannot open a video writer for {self._partial}")
+        self._rows: list[dict] = []
+        self.frames = 0
+
+    def add(self, image: np.ndarray, meta: FrameMeta) -> None:
+        self._writer.write(image)
+        self._rows.append(
+            {
+                "frame": self.frames,
+                "ts": meta.ts,
+                "boxes": meta.boxes.tolist(),
+                "track_ids": list(meta.track_ids),
+                "zones": meta.zones_json,
+                "speed_kmh": meta.speed_kmh,
+                "indicator": meta.indicator,
+            }
+        )
+        self.frames += 1
+
+    def finish(self, clip_meta: dict) -> Path:
+        """Close, fsync, and make the clip visible. Returns the video's final path."""
+        self._writer.release()
+        table = pa.Table.from_pylist(self._rows, schema=SIDECAR_SCHEMA)
+        table = table.replace_schema_metadata({**SIDECAR_SCHEMA.metadata, b"vigie.clip": json.dumps(clip_meta)})
+        tmp = self.sidecar.with_name(f".{self.sidecar.name}.tmp")
+        with open(tmp, "wb") as fh:
+            pq.write_table(table, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.sidecar)
+        with open(self._partial, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._partial, self.final)
+        return self.final
+
+    def abandon(self) -> None:
+        self._writer.release()
+        self._partial.unlink(missing_ok=True)

@@ -1,0 +1,83 @@
+"""Which frames belong to which clip: pure bookkeeping that runs in the daemon, next to the policy.
+
+A camera's clip opens when its first event opens and reaches back `pre_roll_s` before that event's first sighting;
+it stays open while any event on that camera is open and for `post_roll_s` after the last one closes. An event that
+opens during the post-roll joins the same clip, so overlapping events share one clip. Clip ids come from the bus,
+the camera and the clip's start time (no randomness: a replay names its clips the same way).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from edge.types import Event
+
+
+@dataclass(frozen=True, slots=True)
+class ClipStart:
+    camera: str
+    clip_id: str
+    from_ts: float  # the recorder writes buffered frames captured at or after this time first
+
+
+@dataclass(frozen=True, slots=True)
+class ClipEnd:
+    camera: str
+    clip_id: str
+
+
+@dataclass(slots=True)
+class _Open:
+    clip_id: str
+    events: set[str] = field(default_factory=set)
+    quiet_since: float | None = None
+
+
+def clip_id_for(bus_id: str, camera: str, ts: float) -> str:
+    stamp = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y%m%dT%H%M%S%f")[:-3]
+    return f"{bus_id}_{camera}_{stamp}"
+
+
+class ClipPlanner:
+    def __init__(self, bus_id: str, pre_roll_s: float, post_roll_s: float):
+        self._bus = bus_id
+        self._pre = pre_roll_s
+        self._post = post_roll_s
+        self._open: dict[str, _Open] = {}
+        self._clip_of_event: dict[str, str] = {}
+
+    def current(self, camera: str) -> str | None:
+        clip = self._open.get(camera)
+        return clip.clip_id if clip else None
+
+    def step(self, camera: str, ts: float, opened: tuple[Event, ...], closed: tuple[Event, ...]) -> list:
+        """Clip starts and ends caused by this frame of this camera (in the order the recorder must apply them)."""
+        commands: list[ClipStart | ClipEnd] = []
+        clip = self._open.get(camera)
+        for ev in opened:
+            if clip is None:
+                clip = self._open[camera] = _Open(clip_id_for(self._bus, camera, ev.start_ts - self._pre))
+                commands.append(ClipStart(camera, clip.clip_id, ev.start_ts - self._pre))
+            clip.events.add(ev.event_id)
+            clip.quiet_since = None
+            self._clip_of_event[ev.event_id] = clip.clip_id
+        if clip is None:
+            return commands
+        for ev in closed:
+            clip.events.discard(ev.event_id)
+        if not clip.events:
+            clip.quiet_since = ts if clip.quiet_since is None else clip.quiet_since
+            if ts - clip.quiet_since >= self._post:
+                commands.append(ClipEnd(camera, clip.clip_id))
+                del self._open[camera]
+        return commands
+
+    def clip_of(self, event: Event) -> str | None:
+        """The clip an event belongs to (asked once, when the event closes)."""
+        return self._clip_of_event.pop(event.event_id, None)
+
+    def end_all(self) -> list[ClipEnd]:
+        ends = [ClipEnd(camera, clip.clip_id) for camera, clip in self._open.items()]
+        self._open.clear()
+        return ends

@@ -1,0 +1,158 @@
+"""The daemon's end of the recorder: hands frames over without ever waiting, and watches the recorder's health.
+
+Per frame the daemon pays one copy into shared memory and one small non-blocking queue put. If the recorder is slow
+(a slow disk, a burst of clips) the queue fills and messages are dropped and counted; if it crashes, alerts go on,
+`health` says so, and it is restarted with backoff. Clip ids are decided here (recorder.clips), so event rows can
+name their clip even when the recorder is behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import multiprocessing as mp
+import os
+import queue
+import time
+
+import numpy as np
+
+from edge.config import Config
+from edge.pipeline import FrameResult
+from edge.types import Event, Health, Level
+from recorder.clipfile import FrameMeta
+from recorder.clips import ClipEnd, ClipPlanner, ClipStart
+from recorder.retention import RetentionPolicy
+from recorder.ring import FrameRing
+from recorder.worker import RecorderSettings, RingAttach, Status, describe_camera, run
+
+log = logging.getLogger(__name__)
+
+RING_SECONDS = 2.0  # transit only: the recorder copies frames out (to its JPEG pre-roll) well within this
+RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+def zones_json(result: FrameResult) -> str:
+    levels = {a.zone: a for a in result.alerts}
+    return json.dumps(
+        [
+            {
+                "zone": hits.zone,
+                "level": Level(levels[hits.zone].level).label if hits.zone in levels else "none",
+                "track_ids": list(hits.track_ids),
+                "nearest_m": min((d for d in hits.distances_m if d == d), default=None),
+            }
+            for hits in result.zone_hits
+        ]
+    )
+
+
+class RecorderLink:
+    def __init__(self, config: Config):
+        rc = config.recorder
+        self._config = config
+        self._settings = RecorderSettings(
+            root=rc.dir,
+            bus_id=config.bus.id,
+            fmt=rc.format,
+            mode=rc.mode,
+            pre_roll_s=rc.pre_roll_s,
+            retention=RetentionPolicy(rc.retention_days * 86400.0, int(rc.quota_mb * 2**20)),
+            min_free_bytes=int(rc.min_free_mb * 2**20),
+            nice=rc.nice,
+            cameras={c.name: describe_camera(c) for c in config.cameras},
+        )
+        self.planner = ClipPlanner(config.bus.id, rc.pre_roll_s, rc.post_roll_s)
+        self._ctx = mp.get_context("spawn")  # no fork: the child must not inherit the daemon's threads and sockets
+        self._inbox = self._ctx.Queue(maxsize=1000)
+        self._outbox = self._ctx.Queue(maxsize=100)
+        self._rings: dict[str, FrameRing] = {}
+        self.dropped = 0
+        self._restarts = 0
+        self._next_restart = 0.0
+        self._process = self._spawn()
+
+    def _spawn(self) -> mp.Process:
+        proc = self._ctx.Process(target=run, args=(self._settings, self._inbox, self._outbox), name="vigie-recorder",
+                                 daemon=True)
+        proc.start()
+        for name, ring in self._rings.items():
+            self._put(RingAttach(name, ring.spec))
+        return proc
+
+    def _put(self, msg: object) -> None:
+        try:
+            self._inbox.put_nowait(msg)
+        except queue.Full:
+            self.dropped += 1
+
+    def _ring_for(self, camera: str, image: np.ndarray) -> FrameRing:
+        ring = self._rings.get(camera)
+        if ring is None:
+            fps = next((c.fps for c in self._config.cameras if c.name == camera), None) or 15.0
+            slots = max(8, int(RING_SECONDS * fps) + 1)
+            name = f"vigie-{os.getpid()}-{camera}"
+            ring = self._rings[camera] = FrameRing.create(name, slots, image.shape[0], image.shape[1])
+            self._put(RingAttach(camera, ring.spec))
+        return ring
+
+    def submit(self, result: FrameResult) -> None:
+        frame = result.frame
+        self._ring_for(frame.camera, frame.image).write(frame.seq, frame.t_capture, frame.image)
+        commands = self.planner.step(frame.camera, frame.t_capture, result.opened, result.closed)
+        # A clip that starts on this frame must be open before the frame arrives; one that ends, closed after it.
+        for cmd in commands:
+            if isinstance(cmd, ClipStart):
+                self._put(cmd)
+        self._put(
+            FrameMeta(
+                camera=frame.camera,
+                seq=frame.seq,
+                ts=frame.t_capture,
+                boxes=result.tracks.detections.xyxy,
+                track_ids=tuple(int(t) for t in result.tracks.track_id),
+                zones_json=zones_json(result),
+                speed_kmh=result.vehicle.speed_kmh,
+                indicator=result.vehicle.indicator.value,
+            )
+        )
+        for cmd in commands:
+            if isinstance(cmd, ClipEnd):
+                self._put(cmd)
+
+    def with_clip(self, event: Event) -> Event:
+        return dataclasses.replace(event, clip=self.planner.clip_of(event))
+
+    def health(self) -> list[Health]:
+        """Status changes from the recorder, and its own death (then a restart, with backoff)."""
+        out = []
+        while True:
+            try:
+                status: Status = self._outbox.get_nowait()
+            except queue.Empty:
+                break
+            if status.status in ("disk_full", "clip_failed") or (status.status == "ok" and self._restarts):
+                out.append(Health("recorder", status.status, status.detail, time.time()))
+        if not self._process.is_alive() and time.monotonic() >= self._next_restart:
+            out.append(Health("recorder", "offline", f"recorder exited ({self._process.exitcode}); restarting",
+                              time.time()))
+            self._next_restart = time.monotonic() + RESTART_BACKOFF_S[min(self._restarts, len(RESTART_BACKOFF_S) - 1)]
+            self._restarts += 1
+            self._process = self._spawn()
+        return out
+
+    def close(self) -> None:
+        for end in self.planner.end_all():
+            self._put(end)
+        try:
+            self._inbox.put(None, timeout=2.0)
+        except queue.Full:
+            pass
+        self._process.join(timeout=20)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+        for ring in self._rings.values():
+            ring.close()
+        self._inbox.cancel_join_thread()

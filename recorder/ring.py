@@ -1,0 +1,104 @@
+"""A ring of raw frames in shared memory: the daemon writes, the recorder process reads.
+
+This ring *is* the pre-roll buffer: frames live only here, in RAM, until the recorder has blurred them. The daemon
+pays one memcpy per frame (~0.2 ms at 768x576) and never waits for the recorder; the recorder copies a frame out
+when it needs it. Each slot carries the sequence number written before and after the pixels (a seqlock), so a
+reader that raced a writer sees the mismatch and treats the frame as lost instead of reading half of two frames.
+
+Memory: slots x height x width x 3 bytes; at the demo's 768x576, 10 s at 10 fps is 100 slots = 133 MB per camera.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from pathlib import Path
+
+import numpy as np
+
+SHM_DIR = Path("/dev/shm")  # Linux: POSIX shared memory is RAM (tmpfs), never the disk
+HEADER_FIELDS = 3  # seq written before the pixels, seq written after, capture time (float64 bits)
+
+
+@dataclass(frozen=True, slots=True)
+class RingSpec:
+    """Everything the other process needs to attach to a ring."""
+
+    name: str
+    slots: int
+    height: int
+    width: int
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.height * self.width * 3
+
+    @property
+    def total_bytes(self) -> int:
+        return self.slots * (HEADER_FIELDS * 8 + self.frame_bytes)
+
+
+class FrameRing:
+    def __init__(self, spec: RingSpec, buf: memoryview, closer: Callable[[], None]):
+        self.spec = spec
+        self._close = closer
+        header_bytes = spec.slots * HEADER_FIELDS * 8
+        self._header = np.ndarray((spec.slots, HEADER_FIELDS), dtype=np.int64, buffer=buf[:header_bytes])
+        self._frames = np.ndarray(
+            (spec.slots, spec.height, spec.width, 3), dtype=np.uint8, buffer=buf[header_bytes : spec.total_bytes]
+        )
+
+    @classmethod
+    def create(cls, name: str, slots: int, height: int, width: int) -> FrameRing:
+        """The daemon's side. Python's resource tracker unlinks the segment even if the daemon is SIGKILLed."""
+        spec = RingSpec(name, slots, height, width)
+        shm = shared_memory.SharedMemory(name=name, create=True, size=spec.total_bytes)
+
+        def close() -> None:
+            shm.close()
+            shm.unlink()
+
+        ring = cls(spec, shm.buf, close)
+        ring._header[:] = -1
+        return ring
+
+    @classmethod
+    def attach(cls, spec: RingSpec) -> FrameRing:
+        """The recorder's side: a plain mapping of the segment, so that this process never registers (and so never
+        unlinks) a segment it does not own — SharedMemory(create=False) would, on Python < 3.13."""
+        fd = os.open(SHM_DIR / spec.name, os.O_RDWR)
+        try:
+            mapping = mmap.mmap(fd, spec.total_bytes)
+        finally:
+            os.close(fd)
+        return cls(spec, memoryview(mapping), mapping.close)
+
+    def write(self, seq: int, t_capture: float, image: np.ndarray) -> bool:
+        """Store a frame; False (frame not stored) if its size is not the ring's."""
+        if image.shape != (self.spec.height, self.spec.width, 3):
+            return False
+        slot = seq % self.spec.slots
+        self._header[slot, 0] = seq
+        self._frames[slot] = image
+        self._header[slot, 2] = np.float64(t_capture).view(np.int64)
+        self._header[slot, 1] = seq
+        return True
+
+    def read(self, seq: int) -> tuple[np.ndarray, float] | None:
+        """A copy of frame `seq` and its capture time, or None if it was overwritten (or is being)."""
+        slot = seq % self.spec.slots
+        if self._header[slot, 1] != seq:
+            return None
+        image = self._frames[slot].copy()
+        t_capture = float(self._header[slot, 2 : 3].view(np.float64)[0])
+        if self._header[slot, 0] != seq or self._header[slot, 1] != seq:
+            return None
+        return image, t_capture
+
+    def close(self) -> None:
+        # Drop the numpy views first: a mapping cannot close while buffers are exported.
+        del self._header, self._frames
+        self._close()
