@@ -4,7 +4,7 @@
 
 Scenarios (each a `vigie run` subprocess with --stats, so CPU and RSS are the daemon's own):
   paced-15fps   four file cameras played at 15 fps, like live cameras: fps, dropped, CPU, latency, RSS
-                (twice: two onnxruntime threads, the default, and one)
+                (also with one onnxruntime thread instead of two, and with the recorder on)
   unpaced       four files decoded as fast as possible: the daemon's throughput (frames processed per second)
   naive         in this process: read each capture in turn, one detector call per frame (the baseline)
 
@@ -103,16 +103,19 @@ def main() -> None:
         paced = summarise(run_daemon(scenario_config(folder, "paced", at_15fps), args.seconds))
         # One inference thread: less CPU (no thread hand-offs), more latency. The trade-off, measured.
         paced_1t = summarise(run_daemon(scenario_config(folder, "paced1", at_15fps, threads=1), args.seconds))
+        # The recorder on (its own niced process): alert latency must not move.
+        recording = summarise(run_daemon(scenario_config(folder, "rec", at_15fps, recorder=True), args.seconds))
         unpaced = summarise(run_daemon(scenario_config(folder, "unpaced", lambda c: c.update(realtime=False)), args.seconds))
     naive = naive_loop(args.seconds)
     results = {
         "paced_15fps": paced,
         "paced_15fps_1_thread": paced_1t,
+        "paced_15fps_recorder_on": recording,
         "unpaced": unpaced,
         "naive": naive,
         "throughput_vs_naive": round(unpaced["processed_fps_total"] / naive["fps"], 2),
     }
-    for name, p in (("paced 4x15 fps", paced), ("  same, 1 thread", paced_1t)):
+    for name, p in (("paced 4x15 fps", paced), ("  same, 1 thread", paced_1t), ("  recorder on", recording)):
         print(f"{name:16s}: {p['fps_per_camera']} fps/camera, dropped {p['dropped']}, CPU {p['cpu_percent']} %, "
               f"alert latency p50/p99 {p['alert_latency_ms']['p50']}/{p['alert_latency_ms']['p99']} ms "
               f"(n={p['alert_latency_ms']['count']}), frame latency p50/p99 {p['frame_latency_ms']['p50']}/"

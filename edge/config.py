@@ -122,8 +122,8 @@ class RecorderConfig(_Strict):
     min_free_mb: Annotated[float, Field(ge=0)] = 200.0
     format: Literal["mp4", "avi"] = "mp4"
     mode: Literal["faces", "persons"] = "faces"
-    # Lower priority than the daemon: video encoding must never take the CPU alerts need.
-    nice: Annotated[int, Field(ge=0, le=19)] = 10
+    # Lowest priority: video encoding and face blurring must never take the CPU alerts need.
+    nice: Annotated[int, Field(ge=0, le=19)] = 19
 
 
 class CalibrationConfig(_Strict):

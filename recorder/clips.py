@@ -76,8 +76,3 @@ class ClipPlanner:
     def clip_of(self, event: Event) -> str | None:
         """The clip an event belongs to (asked once, when the event closes)."""
         return self._clip_of_event.pop(event.event_id, None)
-
-    def end_all(self) -> list[ClipEnd]:
-        ends = [ClipEnd(camera, clip.clip_id) for camera, clip in self._open.items()]
-        self._open.clear()
-        return ends

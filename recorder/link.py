@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 RING_SECONDS = 2.0  # transit only: the recorder copies frames out (to its JPEG pre-roll) well within this
 RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
+STARTUP_WAIT_S = 15.0
 
 
 def zones_json(result: FrameResult) -> str:
@@ -67,15 +68,28 @@ class RecorderLink:
         self._ctx = mp.get_context("spawn")  # no fork: the child must not inherit the daemon's threads and sockets
         self._inbox = self._ctx.Queue(maxsize=1000)
         self._outbox = self._ctx.Queue(maxsize=100)
+        self._stopping = self._ctx.Event()
         self._rings: dict[str, FrameRing] = {}
         self.dropped = 0
         self._restarts = 0
         self._next_restart = 0.0
         self._process = self._spawn()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        """At start, give the recorder (imports, face model) a moment so the first seconds are not lost to it;
+        a recorder that does not come up in time is reported by `health` and does not hold the daemon."""
+        try:
+            status = self._outbox.get(timeout=STARTUP_WAIT_S)
+        except queue.Empty:
+            log.warning("recorder not ready after %.0f s; starting without waiting", STARTUP_WAIT_S)
+            return
+        if status.status != "ok":
+            self._outbox.put(status)
 
     def _spawn(self) -> mp.Process:
-        proc = self._ctx.Process(target=run, args=(self._settings, self._inbox, self._outbox), name="vigie-recorder",
-                                 daemon=True)
+        proc = self._ctx.Process(target=run, args=(self._settings, self._inbox, self._outbox, self._stopping),
+                                 name="vigie-recorder", daemon=True)
         proc.start()
         for name, ring in self._rings.items():
             self._put(RingAttach(name, ring.spec))
@@ -143,13 +157,13 @@ class RecorderLink:
         return out
 
     def close(self) -> None:
-        for end in self.planner.end_all():
-            self._put(end)
+        """Stop promptly: the recorder finishes the clips it has open and skips whatever backlog it still has."""
+        self._stopping.set()
         try:
-            self._inbox.put(None, timeout=2.0)
+            self._inbox.put(None, timeout=1.0)
         except queue.Full:
             pass
-        self._process.join(timeout=20)
+        self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(timeout=5)

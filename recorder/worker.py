@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 _IDLE = object()
 JPEG_QUALITY = 90
+MAX_LAG_S = 1.0
+STOP_GRACE_S = 3.0  # at shutdown, frames still in the ring are worth this long to write
 RETENTION_EVERY_S = 60.0
 ANONYMISE_BATCH = 8
 CLIP_RESERVE_BYTES = 20 * 1024 * 1024  # room kept for the clip about to start (a 20 s clip is ~3-8 MB)
@@ -80,7 +82,7 @@ class Recorder:
         self._s = settings
         self._out = outbox
         self._cams: dict[str, _Camera] = collections.defaultdict(_Camera)
-        self._anonymiser = Anonymiser(AnonymiseConfig(mode=settings.mode))
+        self._anonymiser = Anonymiser(AnonymiseConfig(mode=settings.mode, threads=1))
         self._next_retention = 0.0
         self._disk_full = False
         clean_partials(settings.root)
@@ -114,6 +116,11 @@ class Recorder:
     # -- frames -----------------------------------------------------------------------------------------------------
     def _frame(self, meta: FrameMeta) -> None:
         cam = self._cams[meta.camera]
+        # Behind by more than MAX_LAG_S: skip to the present. A clip then has fewer frames per second (the sidecar
+        # keeps each frame's true time) instead of drifting ever further behind the events it must show.
+        if time.time() - meta.ts > MAX_LAG_S:
+            cam.lost += 1
+            return
         got = cam.ring.read(meta.seq) if cam.ring is not None else None
         if got is None:
             cam.lost += 1  # overwritten before we got to it: the recorder fell behind, the daemon did not wait
@@ -170,7 +177,8 @@ class Recorder:
         if clip is None:
             return
         try:
-            path = clip.finish({"camera": camera, "bus_id": self._s.bus_id, **self._s.cameras.get(camera, {})})
+            meta = {"camera": camera, "bus_id": self._s.bus_id, "frames_lost": cam.lost, **self._s.cameras.get(camera, {})}
+            path = clip.finish(meta)
             self._send(Status("clip_written", f"{path.name} ({clip.frames} frames)"))
         except OSError as exc:
             clip.abandon()
@@ -201,13 +209,15 @@ class Recorder:
             pass
 
 
-def run(settings: RecorderSettings, inbox, outbox) -> None:
+def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
     """Process entry point."""
     os.nice(settings.nice)
+    cv2.setNumThreads(1)  # one core at most for resize/encode: the other is the daemon's
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump would hold raw frames
     os.umask(0o077)  # every file created 0600 from its first byte
     recorder = Recorder(settings, outbox)
     outbox.put(Status("ok", "recorder started"))
+    stop_by: float | None = None
     try:
         while True:
             try:
@@ -216,6 +226,10 @@ def run(settings: RecorderSettings, inbox, outbox) -> None:
                 msg = _IDLE
             if msg is None:
                 break
+            if stopping.is_set():
+                stop_by = stop_by or time.monotonic() + STOP_GRACE_S
+                if time.monotonic() > stop_by:
+                    break
             recorder.handle(msg)
             recorder.tick()
     finally:
