@@ -10,17 +10,9 @@ from pathlib import Path
 import click
 
 from edge.config import DEMO_CONFIG, ConfigError, DetectorConfig, check_files, load_config
+from edge.errors import UserError
 
 log = logging.getLogger("vigie")
-
-
-class UserError(click.ClickException):
-    """A one-line error about the user's input; exit code 2, no traceback."""
-
-    exit_code = 2
-
-    def show(self, file=None) -> None:  # type: ignore[override]
-        click.echo(f"vigie: {self.format_message()}", err=True)
 
 
 def _load(path: Path | None):
@@ -137,3 +129,5 @@ def alerts(endpoint: str | None, as_json: bool, count: int | None, timeout: floa
     if count is not None and got < count:
         click.echo(f"vigie: timed out after {got} of {count} alerts", err=True)
         raise SystemExit(1)
+from replay.cli import replay  # noqa: E402  (registered last: subcommand groups live in their subsystem)
+main.add_command(replay)

@@ -1,0 +1,242 @@
+"""`vigie replay …`: what a city analyst runs on the event store and on recorded footage.
+
+Every subcommand is a thin shell over one module: source.py (list, show), rerun.py + compare.py (rerun), report.py,
+opendata.py. `render` (clips with overlays) will be one more module and one more command here once the recorder
+writes clips; `show` already prints a `clip` column when the rows carry one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from replay.errors import ReplayError
+from replay.query import DEFAULT_SOURCE, LEVELS, EventQuery, SourceSpec, parse_when
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from replay.compare import Label
+    from replay.rerun import RerunResult
+
+# Modules that pull in pyarrow, opencv or onnxruntime are imported inside each command: every `vigie` command,
+# `vigie run` included, loads this group.
+
+
+def _source_options(with_filters: bool) -> Callable:
+    """--source/--endpoint-url, and the event filters, shared by every command that reads the store."""
+
+    def decorate(fn: Callable) -> Callable:
+        opts = [
+            click.option("--source", default=DEFAULT_SOURCE, show_default=True,
+                         help="Event store: a folder, or s3://bucket/prefix."),
+            click.option("--endpoint-url",
+                         help="S3 endpoint, e.g. http://127.0.0.1:8333 (default: $VIGIE_S3_ENDPOINT)."),
+        ]
+        if with_filters:
+            opts += [
+                click.option("--from", "from_", metavar="WHEN",
+                             help="Events starting at or after (YYYY-MM-DD or ISO, UTC)."),
+                click.option("--to", metavar="WHEN",
+                             help="Events starting before; a bare date includes that whole day."),
+                click.option("--bus", help="Only this bus id."),
+                click.option("--camera", help="Only this camera name."),
+                click.option("--level", type=click.Choice(LEVELS), help="Only events that reached this level."),
+            ]
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return decorate
+
+
+def _query(from_: str | None, to: str | None, bus: str | None, camera: str | None, level: str | None) -> EventQuery:
+    start = parse_when(from_) if from_ else None
+    end = parse_when(to, end_of_day=True) if to else None
+    if start and end and end <= start:
+        raise ReplayError(f"--to {to}: is not after --from {from_}")
+    return EventQuery(start=start, end=end, bus=bus, camera=camera, level=level)
+
+
+def _filtered(fn: Callable) -> Callable:
+    """Turns the filter options into one EventQuery argument named `query`."""
+
+    @functools.wraps(fn)
+    def wrapper(from_, to, bus, camera, level, **kwargs):  # type: ignore[no-untyped-def]
+        return fn(query=_query(from_, to, bus, camera, level), **kwargs)
+
+    return wrapper
+
+
+@click.group()
+def replay() -> None:
+    """Look back at recorded events and rerun footage through the daemon's pipeline."""
+
+
+@replay.command("list")
+@_source_options(with_filters=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of a table.")
+@_filtered
+def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_json: bool) -> None:
+    """List events, oldest first."""
+    from replay.source import read_events
+    from replay.views import json_lines, table_lines
+
+    table = read_events(SourceSpec(source, endpoint_url), query)
+    for line in (json_lines if as_json else table_lines)(table):
+        click.echo(line)
+
+
+@replay.command()
+@click.argument("event_id")
+@_source_options(with_filters=False)
+@click.option("--from", "from_", metavar="WHEN", help="Search only from this day on (faster on a large store).")
+@click.option("--to", metavar="WHEN", help="Search only up to this day.")
+@click.option("--bus", help="Search only this bus.")
+def show(event_id: str, source: str, endpoint_url: str | None, from_: str | None, to: str | None,
+         bus: str | None) -> None:
+    """Everything known about one event."""
+    from replay.source import find_event
+    from replay.views import event_lines
+
+    base = _query(from_, to, bus, None, None)
+    # The date bounds only choose folders to search; an event is found by id whatever time it started.
+    query = EventQuery(start=_day(base.start), end=base.end, bus=bus, event_id=event_id.strip().lower())
+    found = find_event(SourceSpec(source, endpoint_url), query)
+    for line in event_lines(found.row, found.path):
+        click.echo(line)
+
+
+def _day(when: dt.datetime | None) -> dt.datetime | None:
+    return None if when is None else when.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@replay.command(short_help="Rerun footage through the daemon's pipeline; compare, score against labels.")
+@click.argument("footage", nargs=-1)
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Bus config to replay.")
+@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for the events (same layout as events.dir; list it with --source).")
+@click.option("--vehicle", "vehicle_log", type=click.Path(path_type=Path),
+              help="Vehicle log CSV (t, speed_kmh, indicator, …); default: the config's log, if any.")
+@click.option("--start", default=None, metavar="WHEN", help="Time of frame 0, UTC (default 2026-01-05T08:00:00).")
+@click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames per camera.")
+@click.option("--force", is_flag=True, help="Replace the events of an earlier rerun in --out.")
+@click.option("--compare", metavar="DIR_OR_SOURCE", help="Events to compare with (an earlier rerun, or the store).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Seconds a matched event's start may move before it counts as shifted.")
+@click.option("--labels", type=click.Path(path_type=Path), help="CSV camera,zone,start_frame,end_frame of people "
+              "really in a zone: prints precision, recall and alert delay.")
+@click.option("--endpoint-url", help="S3 endpoint when --compare is an s3:// URL.")
+def rerun(footage: tuple[str, ...], config_path: Path, out: Path, vehicle_log: Path | None, start: str | None,
+          max_frames: int | None, force: bool, compare: str | None, tolerance: float, labels: Path | None,
+          endpoint_url: str | None) -> None:
+    """Run the daemon's pipeline on recorded FOOTAGE, every frame, as fast as the machine goes.
+
+    FOOTAGE: one file per camera in the config's order, or NAME=PATH for the cameras to replay
+    (e.g. right=clips/right.mp4). With none, each camera plays the file its config names.
+    """
+    from replay import rerun as rr
+    from replay.compare import load_labels
+    from replay.source import read_events
+
+    settings = rr.RerunSettings(config_path, out, footage, vehicle_log,
+                                parse_when(start) if start else rr.DEFAULT_START, max_frames, force)
+    label_rows = load_labels(labels) if labels else None
+    baseline = None
+    if compare:
+        # Read before the rerun: --compare may name the very folder this rerun is about to replace.
+        bus_id = rr.load_bus_id(config_path)
+        baseline = read_events(SourceSpec(compare, endpoint_url), EventQuery(start=settings.start, bus=bus_id))
+    bar = _Progress()
+    try:
+        result = rr.rerun(settings, progress=bar.advance, on_start=bar.start)
+    finally:
+        bar.close()
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    live = sum(result.clock.fps.values())
+    rate = result.total_frames / max(result.seconds, 1e-9)
+    click.echo(f"rerun: {result.total_frames} frames from {len(result.frames)} camera(s) in {result.seconds:.1f} s "
+               f"({rate:.0f} fps, {rate / live:.1f}x the live {live:g} fps); {len(result.events)} event(s) -> {out}")
+    if baseline is not None or label_rows is not None:
+        _judge(result, baseline, label_rows, tolerance)
+
+
+def _judge(result: RerunResult, baseline: pa.Table | None, label_rows: list[Label] | None, tolerance: float) -> None:
+    """Compare with the baseline and score against labels, using the rows as written (millisecond times), so a
+    rerun folder compared later gives the same answer as this one compared now."""
+    from replay.compare import LabelRun, compare_spans, score, spans_from_table
+    from replay.source import read_events
+    from replay.views import comparison_lines, scores_lines
+
+    new = spans_from_table(read_events(SourceSpec(str(result.out)), EventQuery()))
+    if baseline is not None:
+        end = result.clock.base + max(n / result.clock.fps[c] for c, n in result.frames.items())
+        old = [s for s in spans_from_table(baseline) if s.camera in result.frames and s.start < end]
+        for line in comparison_lines(compare_spans(old, new, tolerance), tolerance):
+            click.echo(line)
+    if label_rows is not None:
+        for line in scores_lines(score(label_rows, LabelRun(new, result.alerts, result.clock, result.frames))):
+            click.echo(line)
+
+
+class _Progress:
+    """A progress bar on stderr that appears only once the footage is open, so an input error stays one line."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def start(self, total: int) -> None:
+        self._bar = click.progressbar(length=max(total, 1), label="rerun", file=sys.stderr, show_pos=True)
+        self._bar.__enter__()
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+@replay.command(short_help="One PNG: alerts per hour and camera, distances, top locations.")
+@_source_options(with_filters=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False), help="PNG to write.")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone for the hour-of-day chart, e.g. Europe/Paris.")
+@_filtered
+def report(source: str, endpoint_url: str | None, query: EventQuery, output: Path, tz: str) -> None:
+    """One picture of the events: alerts per hour and per camera, distances, top locations."""
+    from replay.report import ReportSettings, draw_report
+    from replay.source import read_events
+
+    table = read_events(SourceSpec(source, endpoint_url), query)
+    draw_report(table, ReportSettings(output, tz, title_source=source))
+    click.echo(f"report: {table.num_rows} event(s) -> {output}")
+
+
+@replay.command("export-opendata", short_help="Counts for the open-data portal, cells under k events removed.")
+@_source_options(with_filters=True)
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="Output name; writes NAME.csv and NAME.parquet.")
+@click.option("-k", "k_min", type=click.IntRange(min=2), default=5, show_default=True,
+              help="Cells with fewer events than this are suppressed.")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone for days and hour bands.")
+@_filtered
+def export_opendata(source: str, endpoint_url: str | None, query: EventQuery, output: Path, k_min: int,
+                    tz: str) -> None:
+    """Aggregates for the open-data portal: counts per day, hour band, side and coarse location, small cells removed."""
+    from replay.opendata import ExportSettings, export
+    from replay.source import read_events
+
+    table = read_events(SourceSpec(source, endpoint_url), query)
+    result = export(table, ExportSettings(output, k_min, tz))
+    click.echo(f"export-opendata: {result.cells} cell(s) kept, {result.suppressed_cells} suppressed "
+               f"(fewer than {k_min} events, {result.suppressed_events} events) -> "
+               f"{result.csv_path}, {result.parquet_path}")

@@ -1,0 +1,108 @@
+"""Text the analyst reads: event tables, JSON lines, one event in full, and a rerun's comparison and scores."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+from replay.compare import Comparison, Scores, Shift, Span
+
+TABLE_COLUMNS = (  # (header, column, width)
+    ("start (UTC)", "start_ts", 19),
+    ("bus", "bus_id", 10),
+    ("camera", "camera", 7),
+    ("zone", "zone", 12),
+    ("level", "max_level", 7),
+    ("dur s", "duration_s", 6),
+    ("dist m", "min_distance_m", 6),
+    ("km/h", "speed_kmh_at_start", 5),
+    ("ind", "indicator_at_start", 6),
+    ("event id", "event_id", 32),
+)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, float):
+        return round(value, 3)
+    return value
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    return str(value)
+
+
+def table_lines(table: pa.Table) -> Iterator[str]:
+    yield "  ".join(h.ljust(w) for h, _, w in TABLE_COLUMNS).rstrip()
+    columns = table.select([c for _, c, _ in TABLE_COLUMNS]).to_pydict()
+    for i in range(table.num_rows):
+        cells = (_cell(columns[c][i]).ljust(w) for _, c, w in TABLE_COLUMNS)
+        yield "  ".join(cells).rstrip()
+    yield f"{table.num_rows} event(s)"
+
+
+def json_lines(table: pa.Table) -> Iterator[str]:
+    for row in table.to_pylist():
+        yield json.dumps({k: _plain(v) for k, v in row.items()}, ensure_ascii=False)
+
+
+def event_lines(row: dict, path: str) -> Iterator[str]:
+    """Every field of the row, in file order. A `clip` field (added by the recorder with its clips) is printed like
+    any other, then pointed at, so `show` needs no change when clips arrive."""
+    width = max(len(k) for k in row) + 1
+    for key, value in row.items():
+        shown = _plain(value)
+        yield f"{key + ':':{width}} {'-' if shown is None else shown}"
+    yield f"{'file:':{width}} {path}"
+    if row.get("clip"):
+        yield f"clip recorded: vigie replay render {row['event_id']} -o {row['event_id']}.mp4"
+
+
+def _span(s: Span) -> str:
+    when = dt.datetime.fromtimestamp(s.start, dt.UTC).strftime("%H:%M:%S.%f")[:-5]
+    return f"{s.camera}/{s.zone} {when} {s.end - s.start:5.1f}s {s.level:7s} {s.event_id[:12]}"
+
+
+def _shift(p: Shift) -> str:
+    return f"{_span(p.new)}  (was {p.old.level} at {p.delta_s:+.1f}s, {p.old.event_id[:12]})"
+
+
+def comparison_lines(c: Comparison, tolerance_s: float) -> Iterator[str]:
+    yield (f"compare: {len(c.added)} added, {len(c.removed)} removed, {len(c.shifted)} shifted "
+           f"(start moved > {tolerance_s:g} s), {len(c.relevelled)} level changed, {c.unchanged} unchanged")
+    for s in c.added:
+        yield f"  + added    {_span(s)}"
+    for s in c.removed:
+        yield f"  - removed  {_span(s)}"
+    for p in c.shifted:
+        yield f"  ~ shifted  {_shift(p)}"
+    for p in c.relevelled:
+        yield f"  ! level    {_shift(p)}"
+
+
+def _ratio(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2f}"
+
+
+def scores_lines(s: Scores) -> Iterator[str]:
+    yield (f"labels: precision {_ratio(s.precision)} ({s.true_events}/{s.events} events on a labelled person), "
+           f"recall {_ratio(s.recall)} ({s.found_labels}/{s.labels} labelled intervals found)")
+    if s.delays_frames:
+        yield (f"alert delay: mean {s.delay('mean'):.1f} frames ({s.delay('mean', 's'):.2f} s), "
+               f"median {s.delay('median'):.1f} frames ({s.delay('median', 's'):.2f} s) "
+               f"over {len(s.delays_frames)} alerted interval(s)")
+    else:
+        yield "alert delay: n/a (no alert was raised inside a labelled interval)"
