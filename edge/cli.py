@@ -131,3 +131,5 @@ def alerts(endpoint: str | None, as_json: bool, count: int | None, timeout: floa
         raise SystemExit(1)
 from replay.cli import replay  # noqa: E402  (registered last: subcommand groups live in their subsystem)
 main.add_command(replay)
+from uploader.cli import upload  # noqa: E402  (registered last: subcommand groups live in their subsystem)
+main.add_command(upload)

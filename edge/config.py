@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.types import Side
+from uploader.config import UploadConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "configs" / "demo.toml"
@@ -190,6 +191,7 @@ class Config(_Strict):
     vehicle: VehicleConfig = VehicleConfig()
     events: EventsConfig = EventsConfig()
     recorder: RecorderConfig = RecorderConfig()
+    upload: UploadConfig | None = None
     cameras: list[CameraConfig] = Field(min_length=1, max_length=8)
 
     @model_validator(mode="after")
@@ -210,7 +212,8 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _problem(err: dict) -> str:
+def problem_line(err: dict) -> str:
+    """One `key.path: message` line for a pydantic error (shared with the other subsystems' config tables)."""
     path = _key_path(tuple(err["loc"]))
     msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
@@ -250,7 +253,7 @@ def parse_config(data: dict, source: str = "<config>", base: Path = REPO_ROOT) -
     try:
         cfg = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(source, [_problem(e) for e in exc.errors()]) from None
+        raise ConfigError(source, [problem_line(e) for e in exc.errors()]) from None
     return _resolve_paths(cfg, base)
 
 

@@ -1,0 +1,158 @@
+"""The `[upload]` table of a bus config: where the spool is, which bucket it goes to, and how hard to push.
+
+Validated like the rest of the bus config (frozen models, unknown keys rejected, errors as `upload.key:
+message`). Credentials are deliberately not fields: they come from the environment or a credentials file,
+never this file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+MIB = 1024 * 1024
+# S3 refuses parts under 5 MiB (except the last) and allows at most 10 000 of them.
+MIN_PART_MB = 5
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SpoolRoot(_Strict):
+    """One local folder the uploader drains. Its `name` is the first key segment under the prefix."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    dir: Path
+    # Lower goes first: event metadata (0) before clips (10); manifests are sent between the two.
+    priority: Annotated[int, Field(ge=0, le=100)] = 0
+    # Only "clip" roots may be deleted unsent when the spool is over its quota; metadata is never dropped.
+    kind: Literal["metadata", "clip"] = "metadata"
+
+
+def _default_spool() -> tuple[SpoolRoot, ...]:
+    return (
+        SpoolRoot(name="events", dir=Path("var/events"), priority=0, kind="metadata"),
+        SpoolRoot(name="clips", dir=Path("var/clips"), priority=10, kind="clip"),
+    )
+
+
+class UploadConfig(_Strict):
+    endpoint_url: str | None = None  # None: AWS itself (https)
+    bucket: (
+        Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")] | None
+    ) = None
+    prefix: str = ""
+    region: str = "us-east-1"
+    addressing_style: Literal["path", "virtual", "auto"] = "path"
+    ca_bundle: Path | None = None  # a city CA for a private endpoint; TLS is never switched off
+    state_dir: Path = Path("var/upload")
+    spool: tuple[SpoolRoot, ...] = Field(default_factory=_default_spool, min_length=1)
+    spool_quota_mb: Annotated[float, Field(gt=0)] = 20_000.0
+    bandwidth_mbps: Annotated[float, Field(gt=0)] | None = None  # megabits per second; None: no cap
+    multipart_threshold_mb: Annotated[float, Field(ge=MIN_PART_MB)] = 8.0
+    part_size_mb: Annotated[float, Field(ge=MIN_PART_MB, le=512)] = 8.0
+    # Parallel requests (whole small files, or parts of a large one); 8 parts of 8 MiB in flight = 64 MiB of
+    # memory.
+    workers: Annotated[int, Field(ge=1, le=32)] = 8
+    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
+    read_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    backoff_base_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    backoff_cap_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    poll_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    # With --once: passes tried (with backoff between) before giving up on what is left.
+    once_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _explicit_scheme(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// to send in clear on purpose)")
+        return v.rstrip("/") if v else v
+
+    @field_validator("prefix")
+    @classmethod
+    def _clean_prefix(cls, v: str) -> str:
+        v = v.strip("/")
+        if any(part in ("", ".", "..") for part in v.split("/")) and v:
+            raise ValueError("must not contain empty, '.' or '..' segments")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_roots(self) -> UploadConfig:
+        names = [r.name for r in self.spool]
+        if len(set(names)) != len(names):
+            raise ValueError("spool: root names must be unique (they become object key segments)")
+        return self
+
+    @property
+    def part_size(self) -> int:
+        return int(self.part_size_mb * MIB)
+
+    @property
+    def multipart_threshold(self) -> int:
+        return int(self.multipart_threshold_mb * MIB)
+
+    @property
+    def spool_quota(self) -> int:
+        return int(self.spool_quota_mb * MIB)
+
+    @property
+    def bandwidth_bytes_s(self) -> float | None:
+        return None if self.bandwidth_mbps is None else self.bandwidth_mbps * 1e6 / 8
+
+    def key_prefix(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
+
+
+def parse_upload(
+    table: dict, source: str = "<config>", overrides: dict | None = None, need_bucket: bool = True
+) -> UploadConfig:
+    """Validate an `[upload]` table, with command-line overrides (None values ignored) applied on top."""
+    # Imported here, not at the top: edge.config imports this module for its `upload` field.
+    from edge.config import ConfigError, problem_line
+
+    data = dict(table)
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        cfg = UploadConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, [f"upload.{problem_line(e)}" for e in exc.errors()]) from None
+    if need_bucket and cfg.bucket is None:
+        raise ConfigError(source, ["upload.bucket: required (set it in [upload] or pass --bucket)"])
+    return cfg
+
+
+def load_upload_config(
+    path: Path | None, overrides: dict | None = None, need_bucket: bool = True
+) -> UploadConfig:
+    """Read `[upload]` from a bus config file (None: defaults only).
+
+    Without `[upload].spool`, the events root follows `[events].dir` and the clips root `[recorder].dir`, so
+    the uploader drains the folders the recorder writes to without saying them twice.
+    """
+    from edge.config import ConfigError
+
+    if path is None:
+        return parse_upload({}, "<options>", overrides, need_bucket)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(str(path), ["file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    table = data.get("upload", {})
+    if not isinstance(table, dict):
+        raise ConfigError(str(path), ["upload: must be a table"])
+    if "spool" not in table:
+        roots = [r.model_dump() for r in _default_spool()]
+        for root, section in zip(roots, ("events", "recorder"), strict=True):
+            folder = data.get(section, {}).get("dir") if isinstance(data.get(section), dict) else None
+            root["dir"] = folder or root["dir"]
+        table = {**table, "spool": roots}
+    return parse_upload(table, str(path), overrides, need_bucket)

@@ -1,0 +1,192 @@
+"""The uploader's small local records, all under `state_dir`, all crash-safe.
+
+- `journal.jsonl`: append-only, one JSON line per stored (then deleted) or evicted file, fsynced *before* the
+  file is unlinked. It is the bus's own account of what left it; `verify` compares it with the bucket and the
+  manifests.
+- `multipart/<id>.json`: the UploadId and finished parts of an upload in progress, so a restart resumes it.
+- `status.json`: last failure, last success, evictions: what `vigie upload status` shows.
+- `lock`: one uploader per state folder (flock; released by the kernel even on SIGKILL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    """Temp file, fsync, rename, fsync the folder: readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        return None  # a record we cannot read is treated as absent; the server is checked anyway
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One object the server confirmed: what the journal and the manifests record."""
+
+    key: str
+    size: int
+    sha256: str  # hex of the whole file
+    checksum: str  # the server's x-amz-checksum-sha256 (base64; composite "…-N" for multipart)
+    date: str
+    bus: str
+    stored_at: str
+
+
+class Journal:
+    """Append-only JSON lines; `op` is "stored" (confirmed by the server, local copy deleted next) or
+    "evicted"."""
+
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / "journal.jsonl"
+        self._lock = threading.Lock()
+        self._stored: dict[str, StoredObject] = {}
+        for rec in self.records():
+            if rec.get("op") == "stored":
+                self._stored[rec["key"]] = StoredObject(**{k: rec[k] for k in StoredObject.__slots__})
+
+    def records(self) -> Iterator[dict]:
+        try:
+            fh = open(self.path, encoding="utf-8")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return
+        with fh:
+            for line in fh:
+                # A crash can leave a torn last line; everything before it was fsynced and stays valid.
+                with contextlib.suppress(ValueError):
+                    yield json.loads(line)
+
+    def _append(self, record: dict) -> None:
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+    def stored(self, obj: StoredObject, local_path: Path) -> None:
+        self._append({"op": "stored", "path": str(local_path), **asdict(obj)})
+        with self._lock:
+            self._stored[obj.key] = obj
+
+    def evicted(self, key: str, local_path: Path, size: int) -> None:
+        self._append({"op": "evicted", "key": key, "path": str(local_path), "size": size, "at": now_iso()})
+
+    def lookup(self, key: str) -> StoredObject | None:
+        with self._lock:
+            return self._stored.get(key)
+
+    def for_day(self, date: str, bus: str | None = None) -> list[StoredObject]:
+        with self._lock:
+            return [o for o in self._stored.values() if o.date == date and (bus is None or o.bus == bus)]
+
+
+class StatusFile:
+    """What `status` prints; rewritten atomically, so a crash never leaves it unreadable."""
+
+    def __init__(self, state_dir: Path):
+        self.path = state_dir / "status.json"
+        self._lock = threading.Lock()
+
+    def read(self) -> dict:
+        return read_json(self.path) or {}
+
+    def update(self, **fields: object) -> None:
+        with self._lock:
+            data = self.read()
+            data.update(fields)
+            write_json_atomic(self.path, data)
+
+    def failure(self, item: str, error: str) -> None:
+        self.update(last_failure={"at": now_iso(), "item": item, "error": error})
+
+    def evicted(self, count: int, size: int) -> None:
+        with self._lock:
+            data = self.read()
+            ev = data.get("evicted", {"count": 0, "bytes": 0})
+            data["evicted"] = {
+                "count": ev["count"] + count,
+                "bytes": ev["bytes"] + size,
+                "last_at": now_iso(),
+            }
+            write_json_atomic(self.path, data)
+
+
+class MultipartStore:
+    """One JSON file per upload in progress: key, sha256, size, part_size, upload_id, parts done."""
+
+    def __init__(self, state_dir: Path):
+        self.dir = state_dir / "multipart"
+        self._lock = threading.Lock()
+
+    def _path(self, key: str) -> Path:
+        return self.dir / (hashlib.sha1(key.encode()).hexdigest() + ".json")
+
+    def load(self, key: str) -> dict | None:
+        data = read_json(self._path(key))
+        return data if data and data.get("key") == key else None
+
+    def save(self, record: dict) -> None:
+        with self._lock:
+            write_json_atomic(self._path(record["key"]), record)
+
+    def drop(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def pending(self) -> list[dict]:
+        return [d for d in (read_json(p) for p in sorted(self.dir.glob("*.json"))) if d]
+
+
+class StateLockedError(RuntimeError):
+    pass
+
+
+@contextlib.contextmanager
+def exclusive(state_dir: Path) -> Iterator[None]:
+    """Hold the state folder's lock: two uploaders on one spool would race on the same files."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateLockedError(f"another uploader is running on {state_dir}") from None
+        yield
+    finally:
+        os.close(fd)
