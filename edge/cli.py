@@ -133,3 +133,5 @@ from replay.cli import replay  # noqa: E402  (registered last: subcommand groups
 main.add_command(replay)
 from uploader.cli import upload  # noqa: E402  (registered last: subcommand groups live in their subsystem)
 main.add_command(upload)
+from recorder.anonymise_tool import anonymise  # noqa: E402
+main.add_command(anonymise)

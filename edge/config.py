@@ -123,6 +123,9 @@ class RecorderConfig(_Strict):
     min_free_mb: Annotated[float, Field(ge=0)] = 200.0
     format: Literal["mp4", "avi"] = "mp4"
     mode: Literal["faces", "persons"] = "faces"
+    # Clips are written at most this many frames per second: blurring faces costs ~25 ms a frame, and four cameras
+    # at full rate would need more CPU than the daemon leaves. 5 fps shows what happened; the sidecar has true times.
+    clip_fps: Annotated[float, Field(gt=0, le=60)] = 5.0
     # Lowest priority: video encoding and face blurring must never take the CPU alerts need.
     nice: Annotated[int, Field(ge=0, le=19)] = 19
 

@@ -59,6 +59,7 @@ class RecorderLink:
             fmt=rc.format,
             mode=rc.mode,
             pre_roll_s=rc.pre_roll_s,
+            clip_fps=rc.clip_fps,
             retention=RetentionPolicy(rc.retention_days * 86400.0, int(rc.quota_mb * 2**20)),
             min_free_bytes=int(rc.min_free_mb * 2**20),
             nice=rc.nice,

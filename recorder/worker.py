@@ -44,6 +44,7 @@ class RecorderSettings:
     fmt: str
     mode: str
     pre_roll_s: float
+    clip_fps: float
     retention: RetentionPolicy
     min_free_bytes: int
     nice: int
@@ -72,6 +73,7 @@ class _Camera:
     clip: ClipFile | None = None
     clip_id: str | None = None
     clip_wanted: bool = False
+    last_kept_ts: float = float("-inf")
     lost: int = 0
 
 
@@ -116,6 +118,10 @@ class Recorder:
     # -- frames -----------------------------------------------------------------------------------------------------
     def _frame(self, meta: FrameMeta) -> None:
         cam = self._cams[meta.camera]
+        # Clips run at clip_fps: a frame closer than one period (less some jitter) to the last kept one is not needed.
+        if meta.ts - cam.last_kept_ts < 0.9 / self._s.clip_fps:
+            return
+        cam.last_kept_ts = meta.ts
         # Behind by more than MAX_LAG_S: skip to the present. A clip then has fewer frames per second (the sidecar
         # keeps each frame's true time) instead of drifting ever further behind the events it must show.
         if time.time() - meta.ts > MAX_LAG_S:
@@ -167,9 +173,8 @@ class Recorder:
 
     def _fps(self, cam: _Camera) -> float:
         ts = [m.ts for m, _, _ in cam.recent]
-        if len(ts) < 3:
-            return 10.0
-        return float(np.clip(1.0 / np.median(np.diff(ts)), 1.0, 60.0))
+        camera_fps = float(np.clip(1.0 / np.median(np.diff(ts)), 1.0, 60.0)) if len(ts) >= 3 else 10.0
+        return min(camera_fps, self._s.clip_fps)
 
     def _end(self, camera: str) -> None:
         cam = self._cams[camera]

@@ -1,8 +1,7 @@
 """`vigie replay …`: what a city analyst runs on the event store and on recorded footage.
 
-Every subcommand is a thin shell over one module: source.py (list, show), rerun.py + compare.py (rerun), report.py,
-opendata.py. `render` (clips with overlays) will be one more module and one more command here once the recorder
-writes clips; `show` already prints a `clip` column when the rows carry one.
+Every subcommand is a thin shell over one module: source.py (list, show), render.py (clips with overlays),
+rerun.py + compare.py (rerun), report.py, opendata.py.
 """
 
 from __future__ import annotations
@@ -111,6 +110,31 @@ def show(event_id: str, source: str, endpoint_url: str | None, from_: str | None
     found = find_event(SourceSpec(source, endpoint_url), query)
     for line in event_lines(found.row, found.path):
         click.echo(line)
+
+
+@replay.command()
+@click.argument("event_id")
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="OUT.mp4 / OUT.avi (the clip with overlays) or OUT.png (a contact sheet).")
+@click.option("--reason", required=True, help="Why the clip is opened; written to the access log with your name.")
+@_source_options(with_filters=False)
+@click.option("--clips", "clips_root", default="var/clips", show_default=True, type=click.Path(path_type=Path),
+              help="The recorder's clips folder.")
+@click.option("--audit-log", default="var/audit.log", show_default=True, type=click.Path(path_type=Path),
+              help="The access log every clip read is appended to.")
+def render(event_id: str, output: Path, reason: str, source: str, endpoint_url: str | None, clips_root: Path,
+           audit_log: Path) -> None:
+    """An event's anonymised clip with zones, boxes, track ids, level, distance, speed and indicator drawn on it."""
+    from replay.render import RenderRequest
+    from replay.render import render as render_clip
+    from replay.source import find_event
+
+    found = find_event(SourceSpec(source, endpoint_url), EventQuery(event_id=event_id.strip().lower()))
+    clip_id = found.row.get("clip")
+    if not clip_id:
+        raise ReplayError(f"event {event_id}: has no clip (recorded without the recorder)")
+    frames = render_clip(RenderRequest(clip_id, clips_root, output, audit_log, reason))
+    click.echo(f"{output}: {frames} frames of clip {clip_id} (access logged in {audit_log})")
 
 
 def _day(when: dt.datetime | None) -> dt.datetime | None:

@@ -1,0 +1,219 @@
+"""The recorder: clip planning and retention as logic; clips, crash safety and a full disk with the real daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+from edge.types import Event, Level, Side, VehicleState
+from recorder.audit import AuditError, read_log, record_access
+from recorder.clips import ClipEnd, ClipPlanner, ClipStart
+from recorder.retention import RetentionPolicy, enforce
+from recorder.wal import EventWal, pending_events
+
+from .test_daemon import Listener, endpoint_of
+
+PIXEL_SUFFIXES = {".mp4", ".avi", ".jpg", ".jpeg", ".png", ".bmp", ".raw", ".npy"}
+
+
+def event(eid: str, start: float, end: float | None = None) -> Event:
+    return Event(eid, "right", Side.RIGHT, "z", start, end or start, Level.INFO, 1.0, 3, 0.9, VehicleState())
+
+
+# -- clip planning ------------------------------------------------------------------------------------------------
+
+
+def test_a_clip_reaches_back_a_pre_roll_and_ends_a_post_roll_after_the_last_event() -> None:
+    planner = ClipPlanner("bus", pre_roll_s=5, post_roll_s=2)
+    (start,) = planner.step("right", 100.0, opened=(event("a", 99.5),), closed=())
+    assert isinstance(start, ClipStart) and start.from_ts == 94.5
+    assert planner.step("right", 101.0, (), closed=(event("a", 99.5),)) == []
+    assert planner.step("right", 102.9, (), ()) == []
+    (end,) = planner.step("right", 103.0, (), ())
+    assert end == ClipEnd("right", start.clip_id)
+
+
+def test_overlapping_events_share_one_clip_and_rows_name_it() -> None:
+    planner = ClipPlanner("bus", pre_roll_s=5, post_roll_s=2)
+    planner.step("right", 100.0, (event("a", 100.0),), ())
+    planner.step("right", 101.0, (), (event("a", 100.0),))
+    assert planner.step("right", 102.0, (event("b", 102.0),), ()) == []  # during the post-roll: same clip
+    clip = planner.current("right")
+    assert planner.clip_of(event("a", 100.0)) == clip == planner.clip_of(event("b", 102.0))
+
+
+def test_cameras_have_separate_clips() -> None:
+    planner = ClipPlanner("bus", pre_roll_s=5, post_roll_s=2)
+    planner.step("right", 100.0, (event("a", 100.0),), ())
+    planner.step("left", 100.0, (Event("b", "left", Side.LEFT, "z", 100.0, 100.0, Level.INFO, None, 3, 0.9,
+                                       VehicleState()),), ())
+    assert planner.current("right") != planner.current("left")
+
+
+# -- retention ----------------------------------------------------------------------------------------------------
+
+
+def make_clip(folder: Path, name: str, size: int, age_days: float) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    video, sidecar = folder / f"{name}.mp4", folder / f"{name}.frames.parquet"
+    video.write_bytes(b"\0" * size)
+    sidecar.write_bytes(b"\0" * 100)
+    when = time.time() - age_days * 86400
+    for p in (video, sidecar):
+        os.utime(p, (when, when))
+    return video
+
+
+def test_clips_older_than_retention_are_deleted_with_their_sidecars(tmp_path: Path) -> None:
+    old = make_clip(tmp_path / "date=2026-10-01", "old", 1000, age_days=31)
+    new = make_clip(tmp_path / "date=2026-11-20", "new", 1000, age_days=2)
+    result = enforce(tmp_path, RetentionPolicy(max_age_s=30 * 86400, quota_bytes=10**9))
+    assert result.expired == (old,) and not old.exists() and not old.with_suffix(".frames.parquet").exists()
+    assert new.exists()
+
+
+def test_the_quota_evicts_oldest_first_and_never_touches_events(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    events = tmp_path / "events" / "date=2026-11-01" / "bus=b"
+    events.mkdir(parents=True)
+    (events / "part-1.parquet").write_bytes(b"\0" * 5000)
+    a = make_clip(clips, "a", 1000, age_days=3)
+    b = make_clip(clips, "b", 1000, age_days=2)
+    c = make_clip(clips, "c", 1000, age_days=1)
+    result = enforce(clips, RetentionPolicy(max_age_s=30 * 86400, quota_bytes=1500))  # 1100 bytes a clip: room for one
+    assert result.evicted == (a, b)
+    assert c.exists() and (events / "part-1.parquet").exists()
+
+
+# -- write-ahead log and access log -------------------------------------------------------------------------------
+
+
+def test_wal_returns_what_was_logged_and_not_done_and_survives_a_torn_line(tmp_path: Path) -> None:
+    wal = EventWal(tmp_path)
+    wal.opened(event("a", 1.0))
+    wal.opened(event("b", 2.0))
+    wal.closed(event("b", 2.0, 5.0))
+    wal.opened(event("c", 3.0))
+    wal.done(["c"])
+    wal.close()
+    with open(tmp_path / "events.wal", "a") as fh:
+        fh.write('{"op":"open","event":{"event_id":"d"')  # killed mid-write
+    pending = {e.event_id: e for e in pending_events(tmp_path / "events.wal")}
+    assert set(pending) == {"a", "b"} and pending["b"].end_ts == 5.0
+
+
+def test_two_daemons_cannot_share_a_state_dir(tmp_path: Path) -> None:
+    first = EventWal(tmp_path)
+    with pytest.raises(OSError, match="in use by another vigie daemon"):
+        EventWal(tmp_path)
+    first.close()
+
+
+def test_access_log_records_who_what_why_and_requires_a_reason(tmp_path: Path) -> None:
+    log_path = tmp_path / "audit.log"
+    record_access(log_path, Path("clips/x.mp4"), "render", "complaint 2026-113")
+    with pytest.raises(AuditError, match="reason is required"):
+        record_access(log_path, Path("clips/x.mp4"), "render", " ")
+    (line,) = read_log(log_path)
+    assert line["action"] == "render" and line["reason"] == "complaint 2026-113" and line["user"]
+    assert (log_path.stat().st_mode & 0o777) == 0o600
+
+
+# -- with the real daemon -----------------------------------------------------------------------------------------
+
+
+def recorder_config(bus_config, **recorder: object) -> Path:
+    def edit(data: dict) -> None:
+        data["vehicle"] = {"source": "none"}  # standing bus: every zone informs, events come fast
+        data["events"]["flush_s"] = 2
+        data["recorder"].update({"enabled": True, "pre_roll_s": 2, "post_roll_s": 1, **recorder})
+
+    return bus_config(edit)
+
+
+def var_of(config: Path) -> Path:
+    return config.parent / "var"
+
+
+def test_a_demo_run_leaves_clips_that_match_their_events_and_no_other_pixels(bus_config) -> None:
+    config = recorder_config(bus_config)
+    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "15"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    var = var_of(config)
+    rows = ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()
+    named = {r["clip"] for r in rows}
+    assert rows and None not in named
+    videos = {p.stem: p for p in (var / "clips").rglob("*.mp4")}
+    assert named <= set(videos), f"events name clips that were not written: {named - set(videos)}"
+    for stem, video in videos.items():
+        sidecar = pq.read_table(video.with_name(f"{stem}.frames.parquet"))
+        cap = cv2.VideoCapture(str(video))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == sidecar.num_rows > 0
+        assert json.loads(sidecar.schema.metadata[b"vigie.clip"])["zones"]
+        assert (video.stat().st_mode & 0o777) == 0o600
+    for r in rows:  # each event's start lies within its clip
+        sidecar = pq.read_table(videos[r["clip"]].with_name(f"{r['clip']}.frames.parquet"), columns=["ts"])
+        ts = sidecar.column("ts").to_pylist()
+        # A starved recorder loses frames rather than slow the daemon; it says how many, and then bounds are loose.
+        slack = 0.01 if json.loads(sidecar.schema.metadata[b"vigie.clip"])["frames_lost"] == 0 else 3.0
+        assert min(ts) - slack <= r["start_ts"].timestamp() <= max(ts) + slack
+    pixel_files = [p for p in var.rglob("*") if p.suffix.lower() in PIXEL_SUFFIXES]
+    assert sorted(pixel_files) == sorted(videos.values())
+    assert not [p for p in var.rglob(".*") if p.is_file() and p.name != ".wal"]  # no leftover temporary file
+
+
+def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_config) -> None:
+    config = recorder_config(bus_config, post_roll_s=30)  # clips stay open: the kill lands mid-write
+    listener = Listener(endpoint_of(config))
+    time.sleep(0.3)
+    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        var = var_of(config)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (
+            len([m for m in listener.of("alert") if m["level"] != "clear"]) >= 3
+            and list((var / "clips").rglob(".*.partial.mp4"))
+        ):
+            time.sleep(0.1)
+        assert list((var / "clips").rglob(".*.partial.mp4")), "no clip was being written at the kill"
+        os.killpg(proc.pid, signal.SIGKILL)  # the daemon and its recorder, at once
+        proc.wait()
+    finally:
+        listener.close()
+    alerted = [m for m in listener.of("alert") if m["level"] != "clear"]
+    restart = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "2"],
+                             capture_output=True, text=True, timeout=120)
+    assert restart.returncode == 0, restart.stderr
+    rows = ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()
+    for alert in alerted:
+        assert any(r["camera"] == alert["camera"] and r["zone"] == alert["zone"]
+                   and r["start_ts"].timestamp() <= alert["frame_ts"] + 0.01 for r in rows), alert
+    assert not list(var.rglob(".*.partial.*")) and not list(var.rglob("*.tmp"))
+    for video in (var / "clips").rglob("*.mp4"):
+        assert video.with_name(f"{video.stem}.frames.parquet").exists()
+
+
+def test_a_full_disk_stops_clips_not_alerts_and_says_so_on_health(bus_config) -> None:
+    config = recorder_config(bus_config, min_free_mb=10**9)  # more than any disk has: the disk counts as full
+    listener = Listener(endpoint_of(config))
+    time.sleep(0.3)
+    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "10"],
+                          capture_output=True, text=True, timeout=120)
+    listener.close()
+    assert proc.returncode == 0, proc.stderr
+    assert [m for m in listener.of("health") if m["camera"] == "recorder" and m["status"] == "disk_full"]
+    assert [m for m in listener.of("alert") if m["level"] == "info"]
+    assert not list((var_of(config) / "clips").rglob("*.mp4"))
+    assert ds.dataset(var_of(config) / "events", partitioning="hive").count_rows() > 0

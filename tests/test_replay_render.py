@@ -1,0 +1,107 @@
+"""`vigie replay render` on clips the real daemon recorded from the demo footage."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from edge.cli import main
+from recorder.audit import read_log
+
+from .conftest import REPO_ROOT, demo_data, free_port, to_toml
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """var/ of a 12 s daemon run with the recorder on (whole-person blur: the quickest anonymiser)."""
+    tmp = tmp_path_factory.mktemp("render")
+    data = demo_data()
+    data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
+    data["vehicle"] = {"source": "none"}
+    data["events"] = {"dir": str(tmp / "var" / "events"), "flush_s": 2}
+    data["recorder"] = {"enabled": True, "dir": str(tmp / "var" / "clips"), "state_dir": str(tmp / "var" / "state"),
+                        "pre_roll_s": 2, "post_roll_s": 1, "mode": "persons"}
+    for cam in data["cameras"]:
+        cam["source"] = str(REPO_ROOT / cam["source"])
+    (tmp / "bus.toml").write_text(to_toml(data))
+    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(tmp / "bus.toml"), "--duration", "12"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return tmp / "var"
+
+
+def an_event_with_a_clip(var: Path) -> dict:
+    rows = ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()
+    with_clip = [r for r in rows if r["clip"] and list((var / "clips").rglob(f"{r['clip']}.mp4"))]
+    assert with_clip, "the run left no event with a clip"
+    return max(with_clip, key=lambda r: r["frames"])
+
+
+def render(var: Path, event_id: str, output: Path, *extra: str):
+    return CliRunner().invoke(main, ["replay", "render", event_id, "-o", str(output), "--reason", "test: incident 42",
+                                     "--source", str(var / "events"), "--clips", str(var / "clips"),
+                                     "--audit-log", str(var / "audit.log"), *extra])
+
+
+def test_render_draws_overlays_on_every_frame_of_the_clip(recorded: Path, tmp_path: Path) -> None:
+    event = an_event_with_a_clip(recorded)
+    out = tmp_path / "event.mp4"
+    result = render(recorded, event["event_id"], out)
+    assert result.exit_code == 0, result.output
+    (clip,) = (recorded / "clips").rglob(f"{event['clip']}.mp4")
+    sidecar = pq.read_table(clip.with_name(f"{event['clip']}.frames.parquet")).to_pylist()
+    rendered, source = cv2.VideoCapture(str(out)), cv2.VideoCapture(str(clip))
+    assert int(rendered.get(cv2.CAP_PROP_FRAME_COUNT)) == len(sidecar)
+    changed_at_boxes = 0
+    for row in sidecar:
+        (_, drawn), (_, plain) = rendered.read(), source.read()
+        for x1, y1, x2, y2 in (np.array(b).astype(int) for b in row["boxes"]):
+            edge = np.s_[max(y1, 0) : y2, max(x1, 0) : max(x1, 0) + 2]  # the box's left side, where the line is
+            changed_at_boxes += int(np.abs(drawn[edge].astype(int) - plain[edge].astype(int)).mean() > 20)
+    assert changed_at_boxes > len(sidecar) // 2
+
+
+def test_a_contact_sheet_and_every_render_is_in_the_access_log(recorded: Path, tmp_path: Path) -> None:
+    event = an_event_with_a_clip(recorded)
+    before = len(read_log(recorded / "audit.log"))
+    result = render(recorded, event["event_id"], tmp_path / "sheet.png")
+    assert result.exit_code == 0, result.output
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    assert sheet is not None and sheet.shape[0] > 500 and sheet.std() > 10
+    entries = read_log(recorded / "audit.log")
+    assert len(entries) == before + 1
+    assert entries[-1]["action"] == "render" and entries[-1]["reason"] == "test: incident 42"
+    assert entries[-1]["clip"].endswith(f"{event['clip']}.mp4")
+
+
+def test_render_without_a_reason_is_refused(recorded: Path, tmp_path: Path) -> None:
+    event = an_event_with_a_clip(recorded)
+    result = CliRunner().invoke(main, ["replay", "render", event["event_id"], "-o", str(tmp_path / "x.mp4"),
+                                       "--source", str(recorded / "events"), "--clips", str(recorded / "clips")])
+    assert result.exit_code == 2 and "--reason" in result.output
+    assert not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "delete"])
+def test_a_corrupt_or_missing_clip_is_one_line_exit_2(recorded: Path, tmp_path: Path, damage: str) -> None:
+    var = tmp_path / "var"
+    shutil.copytree(recorded, var)
+    event = an_event_with_a_clip(var)
+    (clip,) = (var / "clips").rglob(f"{event['clip']}.mp4")
+    if damage == "truncate":
+        clip.write_bytes(clip.read_bytes()[: clip.stat().st_size // 3])
+    else:
+        clip.unlink()
+    result = render(var, event["event_id"], tmp_path / "out.mp4")
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and event["clip"] in result.stderr
+    assert not (tmp_path / "out.mp4").exists()
