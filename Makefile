@@ -39,8 +39,9 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/bench_upload.py
 
 lint: $(BIN)/.installed
-	$(BIN)/pip install --quiet ruff
+	$(BIN)/pip install --quiet ruff==0.17.6
 	$(BIN)/ruff check edge recorder uploader replay tests benchmarks
+	$(BIN)/ruff format --check edge recorder uploader replay tests benchmarks
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .benchmarks

@@ -154,9 +154,7 @@ def vs_deface(deface: Path, rounds: int) -> dict:
             capture_output=True,
             text=True,
         ).stdout
-        deface_faces = [
-            np.asarray(b, np.float32).reshape(-1, 5) for b in json.loads(raw.strip().splitlines()[-1])
-        ]
+        deface_faces = [np.asarray(b, np.float32).reshape(-1, 5) for b in json.loads(raw.strip().splitlines()[-1])]
         frames = read_video(clip)
     persons = PersonDetector(DetectorConfig(min_height=0.0))
     anon = Anonymiser(AnonymiseConfig())
@@ -165,9 +163,7 @@ def vs_deface(deface: Path, rounds: int) -> dict:
         regions = anon.blur_regions([f], [persons.detect([f])[0].xyxy])[0]
         ok = coverage(theirs_f, regions.boxes, f.shape)
         total += len(theirs_f)
-        missed += [
-            {"frame": i, "box": [round(float(v), 1) for v in theirs_f[j]]} for j in np.flatnonzero(~ok)
-        ]
+        missed += [{"frame": i, "box": [round(float(v), 1) for v in theirs_f[j]]} for j in np.flatnonzero(~ok)]
     med_ours, med_theirs = statistics.median(ours), statistics.median(theirs)
     return {
         "frames": len(frames),
@@ -183,9 +179,7 @@ def vs_deface(deface: Path, rounds: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument(
-        "--deface", type=Path, default=None, help="deface executable (default: PATH, /tmp/defvenv)"
-    )
+    ap.add_argument("--deface", type=Path, default=None, help="deface executable (default: PATH, /tmp/defvenv)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
 

@@ -51,18 +51,33 @@ def bench_rerun(out: Path, max_frames: int | None) -> dict:
     cpu = _cpu_s() - cpu  # includes the model load; on a shared machine it is steadier than wall time
     fps = result.total_frames / result.seconds
     live = sum(result.clock.fps.values())
-    return {"frames": result.total_frames, "seconds": round(result.seconds, 2), "fps": round(fps, 1),
-            "live_fps": live, "x_live": round(fps / live, 2), "events": len(result.events),
-            "cpu_ms_per_frame": round(1000 * cpu / result.total_frames, 1)}
+    return {
+        "frames": result.total_frames,
+        "seconds": round(result.seconds, 2),
+        "fps": round(fps, 1),
+        "live_fps": live,
+        "x_live": round(fps / live, 2),
+        "events": len(result.events),
+        "cpu_ms_per_frame": round(1000 * cpu / result.total_frames, 1),
+    }
 
 
 def _day_events(bus: int, day: int) -> list[Event]:
     base = (YEAR_START + dt.timedelta(days=day, hours=7 + bus % 10)).timestamp()
     return [
-        Event(event_id=f"{bus:03d}{day:04d}{i:02d}".ljust(32, "0"), camera=SIDES[i % 4].value, side=SIDES[i % 4],
-              zone="blind-spot", start_ts=base + 600 * i, end_ts=base + 600 * i + 5, max_level=Level(1 + i % 2),
-              min_distance_m=1.5, frames=50, max_score=0.9,
-              vehicle_at_start=VehicleState(speed_kmh=12.0, lat=45.76 + bus / 1000, lon=4.84))
+        Event(
+            event_id=f"{bus:03d}{day:04d}{i:02d}".ljust(32, "0"),
+            camera=SIDES[i % 4].value,
+            side=SIDES[i % 4],
+            zone="blind-spot",
+            start_ts=base + 600 * i,
+            end_ts=base + 600 * i + 5,
+            max_level=Level(1 + i % 2),
+            min_distance_m=1.5,
+            frames=50,
+            max_score=0.9,
+            vehicle_at_start=VehicleState(speed_kmh=12.0, lat=45.76 + bus / 1000, lon=4.84),
+        )
         for i in range(3)
     ]
 
@@ -77,8 +92,11 @@ def make_fleet(root: Path, buses: int, days: int) -> int:
             folder = root / f"date={date}" / f"bus={sink.bus_id}"
             folder.mkdir(parents=True, exist_ok=True)
             rows = [event_row(ev, sink) for ev in _day_events(bus, day)]
-            pq.write_table(pa.Table.from_pylist(rows, schema=EVENT_SCHEMA), folder / "part-070000-bench.parquet",
-                           compression="zstd")
+            pq.write_table(
+                pa.Table.from_pylist(rows, schema=EVENT_SCHEMA),
+                folder / "part-070000-bench.parquet",
+                compression="zstd",
+            )
             files += 1
     return files
 
@@ -102,9 +120,14 @@ def bench_list(root: Path, buses: int, days: int) -> dict:
         "one week": lambda: read_events(spec, week).num_rows,
         "one day, one bus": lambda: read_events(spec, one).num_rows,
         # Baseline: let pyarrow discover every file, then filter (partition pruning only at scan time).
-        "one week, naive discovery": lambda: ds.dataset(root, format="parquet", partitioning="hive").to_table(
-            filter=(ds.field("date") >= week.start.strftime("%Y-%m-%d"))
-            & (ds.field("date") < week.end.strftime("%Y-%m-%d"))).num_rows,
+        "one week, naive discovery": lambda: (
+            ds.dataset(root, format="parquet", partitioning="hive")
+            .to_table(
+                filter=(ds.field("date") >= week.start.strftime("%Y-%m-%d"))
+                & (ds.field("date") < week.end.strftime("%Y-%m-%d"))
+            )
+            .num_rows
+        ),
     }
     out = {}
     for name, fn in cases.items():
@@ -124,9 +147,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
         figures: dict = {"rerun": bench_rerun(Path(tmp) / "rerun", args.max_frames)}
         r = figures["rerun"]
-        print(f"rerun: {r['frames']} frames in {r['seconds']} s = {r['fps']} fps, "
-              f"{r['x_live']}x the daemon's live {r['live_fps']:g} fps ({r['events']} events, "
-              f"{r['cpu_ms_per_frame']} ms CPU per frame)")
+        print(
+            f"rerun: {r['frames']} frames in {r['seconds']} s = {r['fps']} fps, "
+            f"{r['x_live']}x the daemon's live {r['live_fps']:g} fps ({r['events']} events, "
+            f"{r['cpu_ms_per_frame']} ms CPU per frame)"
+        )
         t = time.perf_counter()
         files = make_fleet(Path(tmp) / "fleet", args.buses, args.days)
         print(f"fleet: {args.buses} buses x {args.days} days = {files} files, made in {time.perf_counter() - t:.1f} s")

@@ -137,9 +137,7 @@ def main() -> None:
                 ratio = aws_s / vigie_s
                 worst = min(worst, ratio)
                 print(f"{work.name:<22}{mb:>8.1f}{mb / vigie_s:>12.1f}{mb / aws_s:>10.1f}{ratio:>7.2f}x")
-            print(
-                f"target >= 0.80x of aws s3 cp: {'met' if worst >= 0.8 else 'NOT met'} (worst {worst:.2f}x)"
-            )
+            print(f"target >= 0.80x of aws s3 cp: {'met' if worst >= 0.8 else 'NOT met'} (worst {worst:.2f}x)")
 
 
 if __name__ == "__main__":

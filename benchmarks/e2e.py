@@ -38,7 +38,11 @@ def scenario_config(folder: Path, name: str, edit_camera, threads: int = 2, reco
     data["detector"]["threads"] = threads
     data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     data["events"]["dir"] = str(folder / name / "events")
-    data["recorder"] = {"enabled": recorder, "dir": str(folder / name / "clips"), "state_dir": str(folder / name / "state")}
+    data["recorder"] = {
+        "enabled": recorder,
+        "dir": str(folder / name / "clips"),
+        "state_dir": str(folder / name / "state"),
+    }
     # A bus standing with doors closed: every zone informs, so alerts (and their latency) keep coming.
     data["vehicle"] = {"source": "none"}
     for cam in data["cameras"]:
@@ -51,7 +55,18 @@ def scenario_config(folder: Path, name: str, edit_camera, threads: int = 2, reco
 
 def run_daemon(config: Path, seconds: float) -> dict:
     stats = config.with_suffix(".json")
-    cmd = [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", str(seconds), "--stats", str(stats)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "edge",
+        "run",
+        "--config",
+        str(config),
+        "--duration",
+        str(seconds),
+        "--stats",
+        str(stats),
+    ]
     subprocess.run(cmd, check=True, capture_output=True, cwd=REPO)
     return json.loads(stats.read_text())
 
@@ -105,7 +120,9 @@ def main() -> None:
         paced_1t = summarise(run_daemon(scenario_config(folder, "paced1", at_15fps, threads=1), args.seconds))
         # The recorder on (its own niced process): alert latency must not move.
         recording = summarise(run_daemon(scenario_config(folder, "rec", at_15fps, recorder=True), args.seconds))
-        unpaced = summarise(run_daemon(scenario_config(folder, "unpaced", lambda c: c.update(realtime=False)), args.seconds))
+        unpaced = summarise(
+            run_daemon(scenario_config(folder, "unpaced", lambda c: c.update(realtime=False)), args.seconds)
+        )
     naive = naive_loop(args.seconds)
     results = {
         "paced_15fps": paced,
@@ -116,12 +133,16 @@ def main() -> None:
         "throughput_vs_naive": round(unpaced["processed_fps_total"] / naive["fps"], 2),
     }
     for name, p in (("paced 4x15 fps", paced), ("  same, 1 thread", paced_1t), ("  recorder on", recording)):
-        print(f"{name:16s}: {p['fps_per_camera']} fps/camera, dropped {p['dropped']}, CPU {p['cpu_percent']} %, "
-              f"alert latency p50/p99 {p['alert_latency_ms']['p50']}/{p['alert_latency_ms']['p99']} ms "
-              f"(n={p['alert_latency_ms']['count']}), frame latency p50/p99 {p['frame_latency_ms']['p50']}/"
-              f"{p['frame_latency_ms']['p99']} ms, RSS {p['rss_peak_mb']} MB")
-    print(f"{'unpaced':16s}: {unpaced['processed_fps_total']} frames/s processed, CPU {unpaced['cpu_percent']} %, "
-          f"batch {unpaced['batch_mean']}, RSS {unpaced['rss_peak_mb']} MB")
+        print(
+            f"{name:16s}: {p['fps_per_camera']} fps/camera, dropped {p['dropped']}, CPU {p['cpu_percent']} %, "
+            f"alert latency p50/p99 {p['alert_latency_ms']['p50']}/{p['alert_latency_ms']['p99']} ms "
+            f"(n={p['alert_latency_ms']['count']}), frame latency p50/p99 {p['frame_latency_ms']['p50']}/"
+            f"{p['frame_latency_ms']['p99']} ms, RSS {p['rss_peak_mb']} MB"
+        )
+    print(
+        f"{'unpaced':16s}: {unpaced['processed_fps_total']} frames/s processed, CPU {unpaced['cpu_percent']} %, "
+        f"batch {unpaced['batch_mean']}, RSS {unpaced['rss_peak_mb']} MB"
+    )
     print(f"{'naive loop':16s}: {naive['fps']} frames/s")
     print(f"throughput vs naive: {results['throughput_vs_naive']}x")
     if args.json:

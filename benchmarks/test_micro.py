@@ -9,11 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import DetectorConfig, load_config
+from edge.config import REPO_ROOT, DetectorConfig, load_config
 from edge.detector import PersonDetector, preprocess
 from edge.pipeline import CameraPipeline
 from edge.types import Frame, VehicleState
-from edge.config import REPO_ROOT
 
 CAMERAS = ["cam_front", "cam_right", "cam_rear", "cam_left"]
 

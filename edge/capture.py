@@ -166,5 +166,7 @@ class CameraReader:
                     self._stop.wait(delay)
                 next_due = max(next_due + period, time.monotonic() - period)
             self._seq += 1
-            self._hub.put(Frame(self._cam.name, self._seq, time.time(), image), wait_stop=None if drop_late else self._stop)
+            self._hub.put(
+                Frame(self._cam.name, self._seq, time.time(), image), wait_stop=None if drop_late else self._stop
+            )
         return got_any

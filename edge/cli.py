@@ -11,6 +11,9 @@ import click
 
 from edge.config import DEMO_CONFIG, ConfigError, DetectorConfig, check_files, load_config
 from edge.errors import UserError
+from recorder.anonymise_tool import anonymise
+from replay.cli import replay
+from uploader.cli import upload
 
 log = logging.getLogger("vigie")
 
@@ -87,7 +90,9 @@ def detect(images: tuple[Path, ...], as_json: bool, threshold: float | None) -> 
 
     # An installer checking a view wants every person, however small: no minimum box height here.
     base = DetectorConfig()
-    settings = DetectorConfig(score_threshold=threshold if threshold is not None else base.score_threshold, min_height=0.0)
+    settings = DetectorConfig(
+        score_threshold=threshold if threshold is not None else base.score_threshold, min_height=0.0
+    )
     try:
         detector = PersonDetector(settings)
     except ModelError as exc:
@@ -105,7 +110,9 @@ def detect(images: tuple[Path, ...], as_json: bool, threshold: float | None) -> 
             for box, s in zip(dets.xyxy, dets.score, strict=True)
         ]
         if as_json:
-            click.echo(json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0], "detections": rows}))
+            click.echo(
+                json.dumps({"image": str(path), "width": image.shape[1], "height": image.shape[0], "detections": rows})
+            )
         else:
             click.echo(f"{path}: {len(rows)} person(s)")
             for r in rows:
@@ -129,9 +136,8 @@ def alerts(endpoint: str | None, as_json: bool, count: int | None, timeout: floa
     if count is not None and got < count:
         click.echo(f"vigie: timed out after {got} of {count} alerts", err=True)
         raise SystemExit(1)
-from replay.cli import replay  # noqa: E402  (registered last: subcommand groups live in their subsystem)
-main.add_command(replay)
-from uploader.cli import upload  # noqa: E402  (registered last: subcommand groups live in their subsystem)
-main.add_command(upload)
-from recorder.anonymise_tool import anonymise  # noqa: E402
-main.add_command(anonymise)
+
+
+# Subsystems own their command groups; the daemon's own commands are above.
+for _command in (anonymise, replay, upload):
+    main.add_command(_command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import zmq
 
@@ -17,7 +17,8 @@ def describe(topic: bytes, msg: dict) -> str:
         return f"{when}  health  {msg.get('camera') or 'daemon'}: {msg.get('status')} ({msg.get('detail')})"
     dist = msg.get("nearest_m")
     dist_text = f"{dist:.1f} m" if isinstance(dist, int | float) else "distance unknown"
-    return f"{when}  {msg.get('level', '?').upper():7s} {msg.get('side', '?'):5s} {msg.get('camera')}/{msg.get('zone')}  {dist_text}"
+    where = f"{msg.get('side', '?'):5s} {msg.get('camera')}/{msg.get('zone')}"
+    return f"{when}  {msg.get('level', '?').upper():7s} {where}  {dist_text}"
 
 
 class AlertClient:
@@ -36,9 +37,7 @@ class AlertClient:
         self._sock.close()
         self._ctx.term()
 
-    def listen(
-        self, as_json: bool, count: int | None, timeout_s: float | None, echo: Callable[[str], None]
-    ) -> int:
+    def listen(self, as_json: bool, count: int | None, timeout_s: float | None, echo: Callable[[str], None]) -> int:
         """Print messages until `count` alerts arrived or `timeout_s` passed; returns the alerts seen."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         alerts = 0

@@ -95,7 +95,7 @@ class VehicleConfig(_Strict):
     @model_validator(mode="after")
     def _log_needs_path(self) -> VehicleConfig:
         if self.source == "log" and self.log is None:
-            raise ValueError("log: required when source = \"log\"")
+            raise ValueError('log: required when source = "log"')
         return self
 
 

@@ -12,9 +12,9 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import zmq
 
@@ -90,7 +90,9 @@ def format_alert(alert: Alert) -> str:
     when = time.strftime("%H:%M:%S", time.localtime(alert.frame_ts))
     dist = f"nearest {alert.nearest_m:.1f} m" if alert.nearest_m is not None else "distance unknown"
     who = f"{len(alert.track_ids)} person(s)" if alert.track_ids else "zone clear"
-    return f"{when}  ALERT {level_text(alert.level):7s} {alert.side.value:5s} {alert.camera}/{alert.zone}  {who}, {dist}"
+    return (
+        f"{when}  ALERT {level_text(alert.level):7s} {alert.side.value:5s} {alert.camera}/{alert.zone}  {who}, {dist}"
+    )
 
 
 def format_status(stats: RunStats, counters: dict[str, CameraCounters]) -> str:

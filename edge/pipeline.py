@@ -45,7 +45,9 @@ class CameraPipeline:
         self.name = cam.name
         self._tracker = IouTracker()
         self._zones = CameraZones(cam, config.bus)
-        self._policies = [ZonePolicy(ZoneKey(cam.name, cam.side, z.name), config.alerts, config.policy) for z in cam.zones]
+        self._policies = [
+            ZonePolicy(ZoneKey(cam.name, cam.side, z.name), config.alerts, config.policy) for z in cam.zones
+        ]
 
     def step(self, frame: Frame, dets: Detections, vehicle: VehicleState) -> FrameResult:
         tracks = self._tracker.update(dets)

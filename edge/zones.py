@@ -82,7 +82,11 @@ class CameraZones:
         self._bus = bus
         self._ground = GroundMap(cam.calibration) if cam.calibration is not None else None
         self.zones = [
-            Zone(z.name, Polygon(np.array(z.ground_polygon if z.ground_polygon else z.polygon)), z.ground_polygon is not None)
+            Zone(
+                z.name,
+                Polygon(np.array(z.ground_polygon if z.ground_polygon else z.polygon)),
+                z.ground_polygon is not None,
+            )
             for z in cam.zones
         ]
 

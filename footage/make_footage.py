@@ -89,8 +89,10 @@ def check_sources(data_dir: Path) -> None:
     for name, expected in SOURCE_SHA256.items():
         actual = sha256(data_dir / name)
         if actual != expected:
-            sys.exit(f"{name}: sha256 {actual} differs from the pinned {expected}; "
-                     "the opencv-doc version changed, review PROVENANCE.md")
+            sys.exit(
+                f"{name}: sha256 {actual} differs from the pinned {expected}; "
+                "the opencv-doc version changed, review PROVENANCE.md"
+            )
 
 
 def read_all_frames(path: Path) -> list:
@@ -110,8 +112,7 @@ def read_all_frames(path: Path) -> list:
 
 
 def write_mp4(path: Path, frames: list) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"),
-                             EXPECTED_FPS, EXPECTED_SIZE)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), EXPECTED_FPS, EXPECTED_SIZE)
     if not writer.isOpened():
         sys.exit(f"cannot open a mp4v writer for {path}")
     for frame in frames:
@@ -133,15 +134,13 @@ def verify_mp4(path: Path, expected_frames: int) -> None:
         decoded += 1
     cap.release()
     if decoded != expected_frames or abs(fps - EXPECTED_FPS) > 1e-3:
-        sys.exit(f"{path}: read back {decoded} frames at {fps} fps, "
-                 f"expected {expected_frames} at {EXPECTED_FPS}")
+        sys.exit(f"{path}: read back {decoded} frames at {fps} fps, expected {expected_frames} at {EXPECTED_FPS}")
     print(f"  verified {path.name}: {decoded} frames, {fps:g} fps")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-dir", type=Path,
-                        help=f"opencv-doc's extracted {DATA_SUBDIR} (default: fetch it)")
+    parser.add_argument("--data-dir", type=Path, help=f"opencv-doc's extracted {DATA_SUBDIR} (default: fetch it)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -150,7 +149,7 @@ def main() -> None:
         frames = read_all_frames(data_dir / "vtest.avi")
 
         for name, first, last in SEGMENTS:
-            segment = frames[first:last + 1]
+            segment = frames[first : last + 1]
             mp4 = FOOTAGE_DIR / f"{name}.mp4"
             write_mp4(mp4, segment)
             verify_mp4(mp4, len(segment))

@@ -213,9 +213,7 @@ def _canonical_loop(node, names: dict[str, str], prefix: str) -> None:
             body.output[1 + slot].CopyFrom(body_out[1 + k])
         canonicalize(body, names, f"{prefix}{_digest(cand.op_type, *cand.input)}/", keep_io=False)
         # The scan outputs, after the carried ones, are independent of each other: sort them by name.
-        scans = sorted(
-            zip(body.output[1 + carried :], cand.output[carried:], strict=True), key=lambda p: p[0].name
-        )
+        scans = sorted(zip(body.output[1 + carried :], cand.output[carried:], strict=True), key=lambda p: p[0].name)
         scan_values = [copy.deepcopy(value) for value, _ in scans]
         del body.output[1 + carried :]
         body.output.extend(scan_values)
@@ -306,9 +304,7 @@ def check(original, onnx_path: Path, images: list[Path]) -> None:
     import tensorflow as tf
     from PIL import Image
 
-    batch = np.stack(
-        [np.asarray(Image.open(p).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)) for p in images]
-    )
+    batch = np.stack([np.asarray(Image.open(p).convert("RGB").resize((SIZE, SIZE), Image.BILINEAR)) for p in images])
     graph = tf.Graph()
     with graph.as_default():
         tf.import_graph_def(original, name="")
@@ -332,9 +328,7 @@ def check(original, onnx_path: Path, images: list[Path]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pb", type=Path, help=f"frozen graph (default: {PB_NAME} of the installed package)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="ONNX file to write (%(default)s)")
     parser.add_argument("--check", nargs="+", type=Path, metavar="IMAGE", help="compare with TF on images")
@@ -346,9 +340,7 @@ def main() -> None:
 
     pb = args.pb or find_pb()
     pb_sha = sha256(pb)
-    print(
-        f"tensorflow {tf.__version__}, tf2onnx {tf2onnx.__version__}, onnx {onnx.__version__}, opset {OPSET}"
-    )
+    print(f"tensorflow {tf.__version__}, tf2onnx {tf2onnx.__version__}, onnx {onnx.__version__}, opset {OPSET}")
     print(f"source {pb}\n  sha256 {pb_sha}")
     original = load_graph_def(pb)
     to_onnx(fixed_size_graph_def(original), args.out, pb_sha)

@@ -8,6 +8,7 @@ name their clip even when the recorder is behind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -89,8 +90,12 @@ class RecorderLink:
             self._outbox.put(status)
 
     def _spawn(self) -> mp.Process:
-        proc = self._ctx.Process(target=run, args=(self._settings, self._inbox, self._outbox, self._stopping),
-                                 name="vigie-recorder", daemon=True)
+        proc = self._ctx.Process(
+            target=run,
+            args=(self._settings, self._inbox, self._outbox, self._stopping),
+            name="vigie-recorder",
+            daemon=True,
+        )
         proc.start()
         for name, ring in self._rings.items():
             self._put(RingAttach(name, ring.spec))
@@ -150,8 +155,9 @@ class RecorderLink:
             if status.status in ("disk_full", "clip_failed") or (status.status == "ok" and self._restarts):
                 out.append(Health("recorder", status.status, status.detail, time.time()))
         if not self._process.is_alive() and time.monotonic() >= self._next_restart:
-            out.append(Health("recorder", "offline", f"recorder exited ({self._process.exitcode}); restarting",
-                              time.time()))
+            out.append(
+                Health("recorder", "offline", f"recorder exited ({self._process.exitcode}); restarting", time.time())
+            )
             self._next_restart = time.monotonic() + RESTART_BACKOFF_S[min(self._restarts, len(RESTART_BACKOFF_S) - 1)]
             self._restarts += 1
             self._process = self._spawn()
@@ -160,10 +166,8 @@ class RecorderLink:
     def close(self) -> None:
         """Stop promptly: the recorder finishes the clips it has open and skips whatever backlog it still has."""
         self._stopping.set()
-        try:
+        with contextlib.suppress(queue.Full):  # a full queue: the stop flag alone will do
             self._inbox.put(None, timeout=1.0)
-        except queue.Full:
-            pass
         self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.terminate()

@@ -93,7 +93,7 @@ class FrameRing:
         if self._header[slot, 1] != seq:
             return None
         image = self._frames[slot].copy()
-        t_capture = float(self._header[slot, 2 : 3].view(np.float64)[0])
+        t_capture = float(self._header[slot, 2:3].view(np.float64)[0])
         if self._header[slot, 0] != seq or self._header[slot, 1] != seq:
             return None
         return image, t_capture

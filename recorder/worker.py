@@ -8,6 +8,7 @@ pixels reach the disk only after the anonymiser has blurred them, inside a clip 
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -132,7 +133,7 @@ class Recorder:
             cam.lost += 1  # overwritten before we got to it: the recorder fell behind, the daemon did not wait
             return
         image, _ = got
-        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        _, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         cam.recent.append((meta, jpeg.tobytes(), image.shape))
         self._trim(cam, meta.ts)
         if cam.clip_wanted:
@@ -149,7 +150,11 @@ class Recorder:
         if not self._room_for_a_clip():
             return
         cam.clip_wanted, cam.clip_id = True, msg.clip_id
-        backlog = [(m, cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR)) for m, j, _ in cam.recent if m.ts >= msg.from_ts]
+        backlog = [
+            (m, cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR))
+            for m, j, _ in cam.recent
+            if m.ts >= msg.from_ts
+        ]
         for i in range(0, len(backlog), ANONYMISE_BATCH):
             self._write(cam, backlog[i : i + ANONYMISE_BATCH])
 
@@ -182,7 +187,12 @@ class Recorder:
         if clip is None:
             return
         try:
-            meta = {"camera": camera, "bus_id": self._s.bus_id, "frames_lost": cam.lost, **self._s.cameras.get(camera, {})}
+            meta = {
+                "camera": camera,
+                "bus_id": self._s.bus_id,
+                "frames_lost": cam.lost,
+                **self._s.cameras.get(camera, {}),
+            }
             path = clip.finish(meta)
             self._send(Status("clip_written", f"{path.name} ({clip.frames} frames)"))
         except OSError as exc:
@@ -208,10 +218,8 @@ class Recorder:
         return not full
 
     def _send(self, status: Status) -> None:
-        try:
+        with contextlib.suppress(queue.Full):  # the daemon is not reading: it has more pressing work
             self._out.put_nowait(status)
-        except queue.Full:
-            pass
 
 
 def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:

@@ -33,17 +33,24 @@ def _source_options(with_filters: bool) -> Callable:
 
     def decorate(fn: Callable) -> Callable:
         opts = [
-            click.option("--source", default=DEFAULT_SOURCE, show_default=True,
-                         help="Event store: a folder, or s3://bucket/prefix."),
-            click.option("--endpoint-url",
-                         help="S3 endpoint, e.g. http://127.0.0.1:8333 (default: $VIGIE_S3_ENDPOINT)."),
+            click.option(
+                "--source",
+                default=DEFAULT_SOURCE,
+                show_default=True,
+                help="Event store: a folder, or s3://bucket/prefix.",
+            ),
+            click.option(
+                "--endpoint-url", help="S3 endpoint, e.g. http://127.0.0.1:8333 (default: $VIGIE_S3_ENDPOINT)."
+            ),
         ]
         if with_filters:
             opts += [
-                click.option("--from", "from_", metavar="WHEN",
-                             help="Events starting at or after (YYYY-MM-DD or ISO, UTC)."),
-                click.option("--to", metavar="WHEN",
-                             help="Events starting before; a bare date includes that whole day."),
+                click.option(
+                    "--from", "from_", metavar="WHEN", help="Events starting at or after (YYYY-MM-DD or ISO, UTC)."
+                ),
+                click.option(
+                    "--to", metavar="WHEN", help="Events starting before; a bare date includes that whole day."
+                ),
                 click.option("--bus", help="Only this bus id."),
                 click.option("--camera", help="Only this camera name."),
                 click.option("--level", type=click.Choice(LEVELS), help="Only events that reached this level."),
@@ -98,8 +105,9 @@ def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_jso
 @click.option("--from", "from_", metavar="WHEN", help="Search only from this day on (faster on a large store).")
 @click.option("--to", metavar="WHEN", help="Search only up to this day.")
 @click.option("--bus", help="Search only this bus.")
-def show(event_id: str, source: str, endpoint_url: str | None, from_: str | None, to: str | None,
-         bus: str | None) -> None:
+def show(
+    event_id: str, source: str, endpoint_url: str | None, from_: str | None, to: str | None, bus: str | None
+) -> None:
     """Everything known about one event."""
     from replay.source import find_event
     from replay.views import event_lines
@@ -114,16 +122,33 @@ def show(event_id: str, source: str, endpoint_url: str | None, from_: str | None
 
 @replay.command()
 @click.argument("event_id")
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="OUT.mp4 / OUT.avi (the clip with overlays) or OUT.png (a contact sheet).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="OUT.mp4 / OUT.avi (the clip with overlays) or OUT.png (a contact sheet).",
+)
 @click.option("--reason", required=True, help="Why the clip is opened; written to the access log with your name.")
 @_source_options(with_filters=False)
-@click.option("--clips", "clips_root", default="var/clips", show_default=True, type=click.Path(path_type=Path),
-              help="The recorder's clips folder.")
-@click.option("--audit-log", default="var/audit.log", show_default=True, type=click.Path(path_type=Path),
-              help="The access log every clip read is appended to.")
-def render(event_id: str, output: Path, reason: str, source: str, endpoint_url: str | None, clips_root: Path,
-           audit_log: Path) -> None:
+@click.option(
+    "--clips",
+    "clips_root",
+    default="var/clips",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The recorder's clips folder.",
+)
+@click.option(
+    "--audit-log",
+    default="var/audit.log",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="The access log every clip read is appended to.",
+)
+def render(
+    event_id: str, output: Path, reason: str, source: str, endpoint_url: str | None, clips_root: Path, audit_log: Path
+) -> None:
     """An event's anonymised clip with zones, boxes, track ids, level, distance, speed and indicator drawn on it."""
     from replay.render import RenderRequest
     from replay.render import render as render_clip
@@ -144,22 +169,48 @@ def _day(when: dt.datetime | None) -> dt.datetime | None:
 @replay.command(short_help="Rerun footage through the daemon's pipeline; compare, score against labels.")
 @click.argument("footage", nargs=-1)
 @click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Bus config to replay.")
-@click.option("--out", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Folder for the events (same layout as events.dir; list it with --source).")
-@click.option("--vehicle", "vehicle_log", type=click.Path(path_type=Path),
-              help="Vehicle log CSV (t, speed_kmh, indicator, …); default: the config's log, if any.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the events (same layout as events.dir; list it with --source).",
+)
+@click.option(
+    "--vehicle",
+    "vehicle_log",
+    type=click.Path(path_type=Path),
+    help="Vehicle log CSV (t, speed_kmh, indicator, …); default: the config's log, if any.",
+)
 @click.option("--start", default=None, metavar="WHEN", help="Time of frame 0, UTC (default 2026-01-05T08:00:00).")
 @click.option("--max-frames", type=click.IntRange(min=1), help="Stop after this many frames per camera.")
 @click.option("--force", is_flag=True, help="Replace the events of an earlier rerun in --out.")
 @click.option("--compare", metavar="DIR_OR_SOURCE", help="Events to compare with (an earlier rerun, or the store).")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.5, show_default=True,
-              help="Seconds a matched event's start may move before it counts as shifted.")
-@click.option("--labels", type=click.Path(path_type=Path), help="CSV camera,zone,start_frame,end_frame of people "
-              "really in a zone: prints precision, recall and alert delay.")
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Seconds a matched event's start may move before it counts as shifted.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(path_type=Path),
+    help="CSV camera,zone,start_frame,end_frame of people really in a zone: prints precision, recall and alert delay.",
+)
 @click.option("--endpoint-url", help="S3 endpoint when --compare is an s3:// URL.")
-def rerun(footage: tuple[str, ...], config_path: Path, out: Path, vehicle_log: Path | None, start: str | None,
-          max_frames: int | None, force: bool, compare: str | None, tolerance: float, labels: Path | None,
-          endpoint_url: str | None) -> None:
+def rerun(
+    footage: tuple[str, ...],
+    config_path: Path,
+    out: Path,
+    vehicle_log: Path | None,
+    start: str | None,
+    max_frames: int | None,
+    force: bool,
+    compare: str | None,
+    tolerance: float,
+    labels: Path | None,
+    endpoint_url: str | None,
+) -> None:
     """Run the daemon's pipeline on recorded FOOTAGE, every frame, as fast as the machine goes.
 
     FOOTAGE: one file per camera in the config's order, or NAME=PATH for the cameras to replay
@@ -169,8 +220,9 @@ def rerun(footage: tuple[str, ...], config_path: Path, out: Path, vehicle_log: P
     from replay.compare import load_labels
     from replay.source import read_events
 
-    settings = rr.RerunSettings(config_path, out, footage, vehicle_log,
-                                parse_when(start) if start else rr.DEFAULT_START, max_frames, force)
+    settings = rr.RerunSettings(
+        config_path, out, footage, vehicle_log, parse_when(start) if start else rr.DEFAULT_START, max_frames, force
+    )
     label_rows = load_labels(labels) if labels else None
     baseline = None
     if compare:
@@ -186,8 +238,10 @@ def rerun(footage: tuple[str, ...], config_path: Path, out: Path, vehicle_log: P
         click.echo(f"note: {note}", err=True)
     live = sum(result.clock.fps.values())
     rate = result.total_frames / max(result.seconds, 1e-9)
-    click.echo(f"rerun: {result.total_frames} frames from {len(result.frames)} camera(s) in {result.seconds:.1f} s "
-               f"({rate:.0f} fps, {rate / live:.1f}x the live {live:g} fps); {len(result.events)} event(s) -> {out}")
+    click.echo(
+        f"rerun: {result.total_frames} frames from {len(result.frames)} camera(s) in {result.seconds:.1f} s "
+        f"({rate:.0f} fps, {rate / live:.1f}x the live {live:g} fps); {len(result.events)} event(s) -> {out}"
+    )
     if baseline is not None or label_rows is not None:
         _judge(result, baseline, label_rows, tolerance)
 
@@ -247,20 +301,34 @@ def report(source: str, endpoint_url: str | None, query: EventQuery, output: Pat
 
 @replay.command("export-opendata", short_help="Counts for the open-data portal, cells under k events removed.")
 @_source_options(with_filters=True)
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False),
-              help="Output name; writes NAME.csv and NAME.parquet.")
-@click.option("-k", "k_min", type=click.IntRange(min=2), default=5, show_default=True,
-              help="Cells with fewer events than this are suppressed.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Output name; writes NAME.csv and NAME.parquet.",
+)
+@click.option(
+    "-k",
+    "k_min",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    help="Cells with fewer events than this are suppressed.",
+)
 @click.option("--tz", default="UTC", show_default=True, help="Time zone for days and hour bands.")
 @_filtered
-def export_opendata(source: str, endpoint_url: str | None, query: EventQuery, output: Path, k_min: int,
-                    tz: str) -> None:
+def export_opendata(
+    source: str, endpoint_url: str | None, query: EventQuery, output: Path, k_min: int, tz: str
+) -> None:
     """Aggregates for the open-data portal: counts per day, hour band, side and coarse location, small cells removed."""
     from replay.opendata import ExportSettings, export
     from replay.source import read_events
 
     table = read_events(SourceSpec(source, endpoint_url), query)
     result = export(table, ExportSettings(output, k_min, tz))
-    click.echo(f"export-opendata: {result.cells} cell(s) kept, {result.suppressed_cells} suppressed "
-               f"(fewer than {k_min} events, {result.suppressed_events} events) -> "
-               f"{result.csv_path}, {result.parquet_path}")
+    click.echo(
+        f"export-opendata: {result.cells} cell(s) kept, {result.suppressed_cells} suppressed "
+        f"(fewer than {k_min} events, {result.suppressed_events} events) -> "
+        f"{result.csv_path}, {result.parquet_path}"
+    )

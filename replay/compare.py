@@ -54,7 +54,12 @@ def spans_from_table(table: pa.Table) -> list[Span]:
     return [
         Span(eid, cam, zone, start.timestamp(), end.timestamp(), level)
         for eid, cam, zone, start, end, level in zip(
-            cols["event_id"], cols["camera"], cols["zone"], cols["start_ts"], cols["end_ts"], cols["max_level"],
+            cols["event_id"],
+            cols["camera"],
+            cols["zone"],
+            cols["start_ts"],
+            cols["end_ts"],
+            cols["max_level"],
             strict=True,
         )
     ]

@@ -44,8 +44,10 @@ def assign_footage(config: Config, args: tuple[str, ...]) -> tuple[CameraFootage
         raise ReplayError("FOOTAGE: use either NAME=PATH for every file or plain paths in camera order, not both")
     if not named:
         if len(args) != len(names):
-            raise ReplayError(f"FOOTAGE: {len(args)} file(s) for {len(names)} cameras ({', '.join(names)}); "
-                              "give one per camera in that order, or NAME=PATH for some of them")
+            raise ReplayError(
+                f"FOOTAGE: {len(args)} file(s) for {len(names)} cameras ({', '.join(names)}); "
+                "give one per camera in that order, or NAME=PATH for some of them"
+            )
         pairs = list(zip(names, args, strict=True))
     else:
         pairs = [tuple(a.split("=", 1)) for a in args]  # type: ignore[misc]

@@ -65,13 +65,15 @@ def aggregate(table: pa.Table, settings: ExportSettings) -> tuple[pa.Table, int,
     if table.num_rows == 0:
         return OPENDATA_SCHEMA.empty_table(), 0, 0
     local = table["start_ts"].cast(pa.timestamp("ms", tz=settings.tz))
-    keys = pa.table({
-        "date": pc.strftime(local, format="%Y-%m-%d"),
-        "hour_band": _bands(table, settings.tz),
-        "side": table["side"],
-        "lat": pc.round(table["lat"], LOCATION_DECIMALS),
-        "lon": pc.round(table["lon"], LOCATION_DECIMALS),
-    })
+    keys = pa.table(
+        {
+            "date": pc.strftime(local, format="%Y-%m-%d"),
+            "hour_band": _bands(table, settings.tz),
+            "side": table["side"],
+            "lat": pc.round(table["lat"], LOCATION_DECIMALS),
+            "lon": pc.round(table["lon"], LOCATION_DECIMALS),
+        }
+    )
     counts = keys.group_by(["date", "hour_band", "side", "lat", "lon"]).aggregate([([], "count_all")])
     counts = counts.rename_columns([*counts.column_names[:-1], "events"])
     small = pc.less(counts["events"], settings.k)

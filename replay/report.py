@@ -119,8 +119,11 @@ def draw_report(table: pa.Table, settings: ReportSettings) -> None:
             first, last = pc.min(table["start_ts"]).as_py(), pc.max(table["start_ts"]).as_py()
             span = f", {first:%Y-%m-%d} to {last:%Y-%m-%d}"
         quiet = table.num_rows - alerts.num_rows
-        fig.suptitle(f"vigie events{span}: {alerts.num_rows} alerts ({quiet} quiet events)"
-                     + (f" — {settings.title_source}" if settings.title_source else ""), fontsize=13)
+        fig.suptitle(
+            f"vigie events{span}: {alerts.num_rows} alerts ({quiet} quiet events)"
+            + (f" — {settings.title_source}" if settings.title_source else ""),
+            fontsize=13,
+        )
         fig.tight_layout()
         try:
             settings.output.parent.mkdir(parents=True, exist_ok=True)

@@ -139,8 +139,9 @@ def _ignore(_: int) -> None:
     pass
 
 
-def rerun(settings: RerunSettings, progress: Callable[[int], None] = _ignore,
-          on_start: Callable[[int], None] = _ignore) -> RerunResult:
+def rerun(
+    settings: RerunSettings, progress: Callable[[int], None] = _ignore, on_start: Callable[[int], None] = _ignore
+) -> RerunResult:
     """Replay footage through the daemon's pipeline. `on_start` gets the expected frame count once the files are
     open, `progress` the number of frames in each batch done."""
     config = _load_config(settings.config)
@@ -182,8 +183,17 @@ def rerun(settings: RerunSettings, progress: Callable[[int], None] = _ignore,
     try:
         files = write_events(events, sink) if events else []
         seconds = time.perf_counter() - started
-        result = RerunResult(settings.out, config, reader.clock, frames, tuple(events), timeline.finish(), tuple(files), seconds,
-                             tuple(n for n in [note] if n))
+        result = RerunResult(
+            settings.out,
+            config,
+            reader.clock,
+            frames,
+            tuple(events),
+            timeline.finish(),
+            tuple(files),
+            seconds,
+            tuple(n for n in [note] if n),
+        )
         _write_manifest(settings, result, footage)
     except OSError as exc:
         raise ReplayError(f"{settings.out}: cannot write the events: {exc.strerror or exc}") from None

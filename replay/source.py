@@ -74,9 +74,12 @@ def _check_root(src: OpenedSource) -> None:
     if info.type == pafs.FileType.NotFound:
         # On S3 an empty prefix is not an error, but a missing bucket is: ask for the bucket itself.
         bucket = src.root.split("/", 1)[0]
-        if src.label.startswith("s3://") and src.root != bucket:
-            if src.fs.get_file_info(bucket).type != pafs.FileType.NotFound:
-                return
+        if (
+            src.label.startswith("s3://")
+            and src.root != bucket
+            and src.fs.get_file_info(bucket).type != pafs.FileType.NotFound
+        ):
+            return
         raise ReplayError(f"{src.label}: not found" + (" (no such bucket)" if src.label.startswith("s3://") else ""))
     if info.type != pafs.FileType.Directory:
         raise ReplayError(f"{src.label}: not a folder of events")
@@ -163,8 +166,9 @@ def _filter(query: EventQuery) -> ds.Expression | None:
 
 # Read with the current schema: files of an older version get nulls for columns added since (e.g. `clip`) instead
 # of the dataset taking whichever file it opens first as the schema of all.
-DATASET_SCHEMA = pa.schema([*EVENT_SCHEMA, pa.field("date", pa.string()), pa.field("bus", pa.string())],
-                           metadata=EVENT_SCHEMA.metadata)
+DATASET_SCHEMA = pa.schema(
+    [*EVENT_SCHEMA, pa.field("date", pa.string()), pa.field("bus", pa.string())], metadata=EVENT_SCHEMA.metadata
+)
 
 
 def empty_table() -> pa.Table:
@@ -184,8 +188,14 @@ def _name_bad_file(src: OpenedSource, files: list[str], exc: BaseException) -> R
 
 def event_dataset(src: OpenedSource, files: list[str]) -> ds.Dataset:
     try:
-        return ds.dataset(files, schema=DATASET_SCHEMA, filesystem=src.fs, format="parquet",
-                          partitioning=PARTITIONING, partition_base_dir=src.root)
+        return ds.dataset(
+            files,
+            schema=DATASET_SCHEMA,
+            filesystem=src.fs,
+            format="parquet",
+            partitioning=PARTITIONING,
+            partition_base_dir=src.root,
+        )
     except (OSError, pa.ArrowException) as exc:
         raise _name_bad_file(src, files, exc) from None
 

@@ -81,8 +81,10 @@ def _shift(p: Shift) -> str:
 
 
 def comparison_lines(c: Comparison, tolerance_s: float) -> Iterator[str]:
-    yield (f"compare: {len(c.added)} added, {len(c.removed)} removed, {len(c.shifted)} shifted "
-           f"(start moved > {tolerance_s:g} s), {len(c.relevelled)} level changed, {c.unchanged} unchanged")
+    yield (
+        f"compare: {len(c.added)} added, {len(c.removed)} removed, {len(c.shifted)} shifted "
+        f"(start moved > {tolerance_s:g} s), {len(c.relevelled)} level changed, {c.unchanged} unchanged"
+    )
     for s in c.added:
         yield f"  + added    {_span(s)}"
     for s in c.removed:
@@ -98,11 +100,15 @@ def _ratio(v: float | None) -> str:
 
 
 def scores_lines(s: Scores) -> Iterator[str]:
-    yield (f"labels: precision {_ratio(s.precision)} ({s.true_events}/{s.events} events on a labelled person), "
-           f"recall {_ratio(s.recall)} ({s.found_labels}/{s.labels} labelled intervals found)")
+    yield (
+        f"labels: precision {_ratio(s.precision)} ({s.true_events}/{s.events} events on a labelled person), "
+        f"recall {_ratio(s.recall)} ({s.found_labels}/{s.labels} labelled intervals found)"
+    )
     if s.delays_frames:
-        yield (f"alert delay: mean {s.delay('mean'):.1f} frames ({s.delay('mean', 's'):.2f} s), "
-               f"median {s.delay('median'):.1f} frames ({s.delay('median', 's'):.2f} s) "
-               f"over {len(s.delays_frames)} alerted interval(s)")
+        yield (
+            f"alert delay: mean {s.delay('mean'):.1f} frames ({s.delay('mean', 's'):.2f} s), "
+            f"median {s.delay('median'):.1f} frames ({s.delay('median', 's'):.2f} s) "
+            f"over {len(s.delays_frames)} alerted interval(s)"
+        )
     else:
         yield "alert delay: n/a (no alert was raised inside a labelled interval)"

@@ -62,7 +62,8 @@ def bus_config(tmp_path: Path):
         data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
         data["events"]["dir"] = str(tmp_path / "var" / "events")
         data.setdefault("recorder", {}).update(
-            dir=str(tmp_path / "var" / "clips"), state_dir=str(tmp_path / "var" / "state"),
+            dir=str(tmp_path / "var" / "clips"),
+            state_dir=str(tmp_path / "var" / "state"),
             audit_log=str(tmp_path / "var" / "audit.log"),
         )
         for cam in data["cameras"]:

@@ -127,9 +127,7 @@ def test_blurred_regions_cover_every_detected_face(faces: FaceDetector, persons:
     """Every face the model finds at the threshold is entirely inside a blurred rectangle."""
     for path in (GROUP, ASTRONAUT, IMAGES / "basketball1.png"):
         image = read(path)
-        regions = Anonymiser(AnonymiseConfig(), faces).blur_regions(
-            [image], [persons.detect([image])[0].xyxy]
-        )[0]
+        regions = Anonymiser(AnonymiseConfig(), faces).blur_regions([image], [persons.detect([image])[0].xyxy])[0]
         for face in faces.detect([image], THRESHOLD)[0]:
             assert covered_fraction(face, regions.boxes, image.shape) == 1.0, (path, face)
 
@@ -173,9 +171,7 @@ def test_config_rejects_bad_values(settings: dict, message: str):
 
 def test_persons_and_images_must_pair_up(faces: FaceDetector):
     with pytest.raises(ValueError, match="2 images but 1 person arrays"):
-        Anonymiser(AnonymiseConfig(), faces).blur_regions(
-            [read(ASTRONAUT)] * 2, [np.zeros((0, 4), np.float32)]
-        )
+        Anonymiser(AnonymiseConfig(), faces).blur_regions([read(ASTRONAUT)] * 2, [np.zeros((0, 4), np.float32)])
 
 
 # --- the command ---

@@ -15,7 +15,6 @@ from edge.config import REPO_ROOT
 from .conftest import demo_data, to_toml
 
 
-
 def mutate(path: str, value: object) -> dict:
     """A deep copy of the demo config with one key set (value None deletes it)."""
     data = demo_data()
@@ -96,7 +95,8 @@ def test_run_with_bad_config_exits_2_without_traceback(tmp_path: Path) -> None:
     """The real entry point, as a user would call it."""
     path = tmp_path / "bus.toml"
     path.write_text(to_toml(mutate("bus.colour", "red")))
-    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(path)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"{path}: bus.colour: unknown key"

@@ -58,8 +58,12 @@ def endpoint_of(config: Path) -> str:
 
 
 def run_daemon(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +105,18 @@ def test_alerts_reach_the_bus_with_the_documented_fields(demo_run) -> None:
     assert alerts, "no alert published"
     for msg in alerts:
         assert msg["schema"] == "vigie.alert/1" and msg["bus_id"] == "demo-01"
-        assert set(msg) == {"schema", "bus_id", "camera", "side", "level", "zone", "track_ids", "nearest_m",
-                            "frame_ts", "sent_ts"}
+        assert set(msg) == {
+            "schema",
+            "bus_id",
+            "camera",
+            "side",
+            "level",
+            "zone",
+            "track_ids",
+            "nearest_m",
+            "frame_ts",
+            "sent_ts",
+        }
         assert msg["sent_ts"] >= msg["frame_ts"]
 
 
@@ -156,8 +170,12 @@ def test_stats_file_has_the_promised_figures(demo_run) -> None:
 
 def test_ctrl_c_stops_cleanly_with_exit_0(bus_config) -> None:
     config = bus_config()
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -171,8 +189,12 @@ def test_ctrl_c_stops_cleanly_with_exit_0(bus_config) -> None:
 
 def test_a_second_daemon_on_the_same_endpoint_fails_with_a_clear_message(bus_config) -> None:
     config = bus_config()
-    first = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "20"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(4)
         second = run_daemon(config, "--duration", "5")
@@ -190,11 +212,30 @@ def test_the_reference_client_shows_alerts_as_they_arrive(bus_config) -> None:
         data["vehicle"] = {"source": "none"}
 
     config = bus_config(standing_bus)
-    client = subprocess.Popen([sys.executable, "-m", "edge", "alerts", "--endpoint", endpoint_of(config),
-                               "--count", "2", "--json", "--timeout", "60"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    daemon = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "30"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "edge",
+            "alerts",
+            "--endpoint",
+            endpoint_of(config),
+            "--count",
+            "2",
+            "--json",
+            "--timeout",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "30"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         out, err = client.communicate(timeout=60)
     finally:
@@ -208,6 +249,21 @@ def test_the_reference_client_shows_alerts_as_they_arrive(bus_config) -> None:
 def test_the_reference_client_times_out_with_exit_1() -> None:
     from .conftest import free_port
 
-    proc = subprocess.run([sys.executable, "-m", "edge", "alerts", "--endpoint", f"tcp://127.0.0.1:{free_port()}",
-                           "--count", "1", "--timeout", "1"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge",
+            "alerts",
+            "--endpoint",
+            f"tcp://127.0.0.1:{free_port()}",
+            "--count",
+            "1",
+            "--timeout",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 1 and "timed out after 0 of 1 alerts" in proc.stderr

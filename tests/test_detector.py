@@ -77,7 +77,7 @@ def test_altered_model_refuses_to_start(tmp_path: Path, monkeypatch: pytest.Monk
         fh.seek(4096)
         fh.write(b"\x00" * 16)
     monkeypatch.setattr("edge.detector.MODEL_PATH", broken)
-    with pytest.raises(ModelError, match="sha256 .* expected"):
+    with pytest.raises(ModelError, match=r"sha256 .* expected"):
         PersonDetector(DetectorConfig(model=broken))
 
 

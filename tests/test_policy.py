@@ -15,10 +15,20 @@ ALERTS = AlertsConfig(enter_frames=3, clear_frames=5)
 POLICY = PolicyConfig()
 
 
-def bus(speed: float = 0.0, indicator: Indicator = Indicator.OFF, doors: bool = False, reverse: bool = False,
-        stopped_ago: float | None = None) -> VehicleState:
-    return VehicleState(speed_kmh=speed, indicator=indicator, doors_open=doors, reverse=reverse,
-                        stopped_s_ago=0.0 if speed < 1 else stopped_ago)
+def bus(
+    speed: float = 0.0,
+    indicator: Indicator = Indicator.OFF,
+    doors: bool = False,
+    reverse: bool = False,
+    stopped_ago: float | None = None,
+) -> VehicleState:
+    return VehicleState(
+        speed_kmh=speed,
+        indicator=indicator,
+        doors_open=doors,
+        reverse=reverse,
+        stopped_s_ago=0.0 if speed < 1 else stopped_ago,
+    )
 
 
 def someone(distance: float = 1.25, track: int = 1) -> ZoneHits:
@@ -37,7 +47,13 @@ def drive(side: Side, vehicle: VehicleState, hits: ZoneHits, frames: int = 10) -
 
 SCENARIOS = [
     # (description, side, vehicle, who, expected level)
-    ("cyclist alongside at 1.25 m while turning right", Side.RIGHT, bus(15, Indicator.RIGHT), someone(1.25), Level.WARNING),
+    (
+        "cyclist alongside at 1.25 m while turning right",
+        Side.RIGHT,
+        bus(15, Indicator.RIGHT),
+        someone(1.25),
+        Level.WARNING,
+    ),
     ("the same at 40 km/h", Side.RIGHT, bus(40, Indicator.RIGHT), someone(1.25), Level.NONE),
     ("cyclist alongside, going straight at 20 km/h", Side.RIGHT, bus(20), someone(1.25), Level.INFO),
     ("indicating left: nobody on the right side warns", Side.RIGHT, bus(15, Indicator.LEFT), someone(1.25), Level.INFO),
@@ -46,16 +62,29 @@ SCENARIOS = [
     ("indicator alone with nobody there", Side.LEFT, bus(10, Indicator.LEFT), NOBODY, Level.NONE),
     ("pedestrian ahead while moving off from a stop", Side.FRONT, bus(5, stopped_ago=2.0), someone(1.5), Level.WARNING),
     ("pedestrian ahead, bus standing at a red light", Side.FRONT, bus(0), someone(1.5), Level.INFO),
-    ("pedestrian ahead at 8 km/h long after the last stop", Side.FRONT, bus(8, stopped_ago=60.0), someone(2.0), Level.INFO),
-    ("pedestrian ahead at 12 km/h: past the moving-off range", Side.FRONT, bus(12, stopped_ago=2.0), someone(2.0), Level.NONE),
+    (
+        "pedestrian ahead at 8 km/h long after the last stop",
+        Side.FRONT,
+        bus(8, stopped_ago=60.0),
+        someone(2.0),
+        Level.INFO,
+    ),
+    (
+        "pedestrian ahead at 12 km/h: past the moving-off range",
+        Side.FRONT,
+        bus(12, stopped_ago=2.0),
+        someone(2.0),
+        Level.NONE,
+    ),
     ("doors open at a stop: passengers, not danger", Side.RIGHT, bus(0, doors=True), someone(0.5), Level.NONE),
     ("someone behind while reversing", Side.REAR, bus(3, reverse=True), someone(2.0), Level.WARNING),
     ("someone behind while driving forward", Side.REAR, bus(20), someone(2.0), Level.NONE),
 ]
 
 
-@pytest.mark.parametrize(("vehicle", "side", "hits", "expected"),
-                         [pytest.param(v, s, h, e, id=d) for d, s, v, h, e in SCENARIOS])
+@pytest.mark.parametrize(
+    ("vehicle", "side", "hits", "expected"), [pytest.param(v, s, h, e, id=d) for d, s, v, h, e in SCENARIOS]
+)
 def test_scenario(vehicle: VehicleState, side: Side, hits: ZoneHits, expected: Level) -> None:
     assert drive(side, vehicle, hits) == expected
 
@@ -117,11 +146,14 @@ def test_event_ids_are_reproducible_from_the_same_input() -> None:
     assert run() == run()
 
 
-@pytest.mark.parametrize(("side", "speed", "expected"), [
-    (Side.RIGHT, 30.0, Level.INFO),
-    (Side.RIGHT, 30.1, Level.NONE),
-    (Side.FRONT, 10.0, Level.INFO),
-    (Side.FRONT, 10.1, Level.NONE),
-])
+@pytest.mark.parametrize(
+    ("side", "speed", "expected"),
+    [
+        (Side.RIGHT, 30.0, Level.INFO),
+        (Side.RIGHT, 30.1, Level.NONE),
+        (Side.FRONT, 10.0, Level.INFO),
+        (Side.FRONT, 10.1, Level.NONE),
+    ],
+)
 def test_speed_limits_of_each_zone(side: Side, speed: float, expected: Level) -> None:
     assert level_for(side, bus(speed, stopped_ago=300.0), POLICY) == expected

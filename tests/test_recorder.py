@@ -55,8 +55,9 @@ def test_overlapping_events_share_one_clip_and_rows_name_it() -> None:
 def test_cameras_have_separate_clips() -> None:
     planner = ClipPlanner("bus", pre_roll_s=5, post_roll_s=2)
     planner.step("right", 100.0, (event("a", 100.0),), ())
-    planner.step("left", 100.0, (Event("b", "left", Side.LEFT, "z", 100.0, 100.0, Level.INFO, None, 3, 0.9,
-                                       VehicleState()),), ())
+    planner.step(
+        "left", 100.0, (Event("b", "left", Side.LEFT, "z", 100.0, 100.0, Level.INFO, None, 3, 0.9, VehicleState()),), ()
+    )
     assert planner.current("right") != planner.current("left")
 
 
@@ -147,8 +148,12 @@ def var_of(config: Path) -> Path:
 
 def test_a_demo_run_leaves_clips_that_match_their_events_and_no_other_pixels(bus_config) -> None:
     config = recorder_config(bus_config)
-    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "15"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "15"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     var = var_of(config)
     rows = ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()
@@ -177,8 +182,12 @@ def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_
     config = recorder_config(bus_config, post_roll_s=30)  # clips stay open: the kill lands mid-write
     listener = Listener(endpoint_of(config))
     time.sleep(0.3)
-    proc = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         var = var_of(config)
         deadline = time.monotonic() + 60
@@ -193,13 +202,21 @@ def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_
     finally:
         listener.close()
     alerted = [m for m in listener.of("alert") if m["level"] != "clear"]
-    restart = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "2"],
-                             capture_output=True, text=True, timeout=120)
+    restart = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert restart.returncode == 0, restart.stderr
     rows = ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()
     for alert in alerted:
-        assert any(r["camera"] == alert["camera"] and r["zone"] == alert["zone"]
-                   and r["start_ts"].timestamp() <= alert["frame_ts"] + 0.01 for r in rows), alert
+        assert any(
+            r["camera"] == alert["camera"]
+            and r["zone"] == alert["zone"]
+            and r["start_ts"].timestamp() <= alert["frame_ts"] + 0.01
+            for r in rows
+        ), alert
     assert not list(var.rglob(".*.partial.*")) and not list(var.rglob("*.tmp"))
     for video in (var / "clips").rglob("*.mp4"):
         assert video.with_name(f"{video.stem}.frames.parquet").exists()
@@ -209,8 +226,12 @@ def test_a_full_disk_stops_clips_not_alerts_and_says_so_on_health(bus_config) ->
     config = recorder_config(bus_config, min_free_mb=10**9)  # more than any disk has: the disk counts as full
     listener = Listener(endpoint_of(config))
     time.sleep(0.3)
-    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "10"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "10"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     listener.close()
     assert proc.returncode == 0, proc.stderr
     assert [m for m in listener.of("health") if m["camera"] == "recorder" and m["status"] == "disk_full"]

@@ -28,13 +28,23 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     data["vehicle"] = {"source": "none"}
     data["events"] = {"dir": str(tmp / "var" / "events"), "flush_s": 2}
-    data["recorder"] = {"enabled": True, "dir": str(tmp / "var" / "clips"), "state_dir": str(tmp / "var" / "state"),
-                        "pre_roll_s": 2, "post_roll_s": 1, "mode": "persons"}
+    data["recorder"] = {
+        "enabled": True,
+        "dir": str(tmp / "var" / "clips"),
+        "state_dir": str(tmp / "var" / "state"),
+        "pre_roll_s": 2,
+        "post_roll_s": 1,
+        "mode": "persons",
+    }
     for cam in data["cameras"]:
         cam["source"] = str(REPO_ROOT / cam["source"])
     (tmp / "bus.toml").write_text(to_toml(data))
-    proc = subprocess.run([sys.executable, "-m", "edge", "run", "--config", str(tmp / "bus.toml"), "--duration", "12"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(tmp / "bus.toml"), "--duration", "12"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     return tmp / "var"
 
@@ -47,9 +57,25 @@ def an_event_with_a_clip(var: Path) -> dict:
 
 
 def render(var: Path, event_id: str, output: Path, *extra: str):
-    return CliRunner().invoke(main, ["replay", "render", event_id, "-o", str(output), "--reason", "test: incident 42",
-                                     "--source", str(var / "events"), "--clips", str(var / "clips"),
-                                     "--audit-log", str(var / "audit.log"), *extra])
+    return CliRunner().invoke(
+        main,
+        [
+            "replay",
+            "render",
+            event_id,
+            "-o",
+            str(output),
+            "--reason",
+            "test: incident 42",
+            "--source",
+            str(var / "events"),
+            "--clips",
+            str(var / "clips"),
+            "--audit-log",
+            str(var / "audit.log"),
+            *extra,
+        ],
+    )
 
 
 def test_render_draws_overlays_on_every_frame_of_the_clip(recorded: Path, tmp_path: Path) -> None:
@@ -64,7 +90,7 @@ def test_render_draws_overlays_on_every_frame_of_the_clip(recorded: Path, tmp_pa
     changed_at_boxes = 0
     for row in sidecar:
         (_, drawn), (_, plain) = rendered.read(), source.read()
-        for x1, y1, x2, y2 in (np.array(b).astype(int) for b in row["boxes"]):
+        for x1, y1, _, y2 in (np.array(b).astype(int) for b in row["boxes"]):
             edge = np.s_[max(y1, 0) : y2, max(x1, 0) : max(x1, 0) + 2]  # the box's left side, where the line is
             changed_at_boxes += int(np.abs(drawn[edge].astype(int) - plain[edge].astype(int)).mean() > 20)
     assert changed_at_boxes > len(sidecar) // 2
@@ -85,8 +111,20 @@ def test_a_contact_sheet_and_every_render_is_in_the_access_log(recorded: Path, t
 
 def test_render_without_a_reason_is_refused(recorded: Path, tmp_path: Path) -> None:
     event = an_event_with_a_clip(recorded)
-    result = CliRunner().invoke(main, ["replay", "render", event["event_id"], "-o", str(tmp_path / "x.mp4"),
-                                       "--source", str(recorded / "events"), "--clips", str(recorded / "clips")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "replay",
+            "render",
+            event["event_id"],
+            "-o",
+            str(tmp_path / "x.mp4"),
+            "--source",
+            str(recorded / "events"),
+            "--clips",
+            str(recorded / "clips"),
+        ],
+    )
     assert result.exit_code == 2 and "--reason" in result.output
     assert not (tmp_path / "x.mp4").exists()
 

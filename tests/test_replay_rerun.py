@@ -74,19 +74,30 @@ def test_two_reruns_give_identical_rows(baseline, tmp_path: Path) -> None:
 
 def test_rerun_reports_its_speed_against_the_live_rate(baseline, tmp_path: Path) -> None:
     config, _ = baseline
-    result = vigie("replay", "rerun", "rear=" + str(FOOTAGE / "cam_rear.mp4"), "--config", config,
-                   "--out", tmp_path / "o", "--max-frames", "10")
+    result = vigie(
+        "replay",
+        "rerun",
+        "rear=" + str(FOOTAGE / "cam_rear.mp4"),
+        "--config",
+        config,
+        "--out",
+        tmp_path / "o",
+        "--max-frames",
+        "10",
+    )
     assert result.exit_code == 0, result.output
-    assert re.search(r"rerun: 10 frames from 1 camera\(s\) in [\d.]+ s \(\d+ fps, [\d.]+x the live 10 fps\)",
-                     result.stdout)
+    assert re.search(
+        r"rerun: 10 frames from 1 camera\(s\) in [\d.]+ s \(\d+ fps, [\d.]+x the live 10 fps\)", result.stdout
+    )
 
 
 def test_compare_reports_the_events_a_narrower_zone_removes(baseline, bus_config, tmp_path: Path) -> None:
     """Only the right camera's zone changed: events there disappear, nothing else moves."""
     _, out = baseline
     config = bus_config(narrow_right_zone)
-    result = vigie("replay", "rerun", "--config", config, "--out", tmp_path / "narrow", "--max-frames", FRAMES,
-                   "--compare", out)
+    result = vigie(
+        "replay", "rerun", "--config", config, "--out", tmp_path / "narrow", "--max-frames", FRAMES, "--compare", out
+    )
     assert result.exit_code == 0, result.output
     before = rows_of(out)
     after = rows_of(tmp_path / "narrow")
@@ -99,8 +110,9 @@ def test_compare_reports_the_events_a_narrower_zone_removes(baseline, bus_config
 
 def test_compare_with_the_same_config_finds_no_change(baseline, tmp_path: Path) -> None:
     config, out = baseline
-    result = vigie("replay", "rerun", "--config", config, "--out", tmp_path / "same", "--max-frames", FRAMES,
-                   "--compare", out)
+    result = vigie(
+        "replay", "rerun", "--config", config, "--out", tmp_path / "same", "--max-frames", FRAMES, "--compare", out
+    )
     n = len(rows_of(out))
     assert result.exit_code == 0, result.output
     assert f"0 added, 0 removed, 0 shifted (start moved > 0.5 s), 0 level changed, {n} unchanged" in result.stdout
@@ -111,12 +123,25 @@ def test_labels_give_precision_recall_and_alert_delay(baseline, tmp_path: Path) 
     config, _ = baseline
     still = tmp_path / "still.csv"
     still.write_text("t,speed_kmh,indicator,doors_open,reverse\n0,0,off,false,false\n")
-    result = vigie("replay", "rerun", "rear=" + str(FOOTAGE / "cam_rear.mp4"), "--config", config,
-                   "--vehicle", still, "--out", tmp_path / "labelled", "--max-frames", "60",
-                   "--labels", DATA / "rear_labels.csv")
+    result = vigie(
+        "replay",
+        "rerun",
+        "rear=" + str(FOOTAGE / "cam_rear.mp4"),
+        "--config",
+        config,
+        "--vehicle",
+        still,
+        "--out",
+        tmp_path / "labelled",
+        "--max-frames",
+        "60",
+        "--labels",
+        DATA / "rear_labels.csv",
+    )
     assert result.exit_code == 0, result.output
-    m = re.search(r"labels: precision (\d\.\d\d) \((\d+)/(\d+) events.*recall (\d\.\d\d) \((\d+)/3 labelled",
-                  result.stdout)
+    m = re.search(
+        r"labels: precision (\d\.\d\d) \((\d+)/(\d+) events.*recall (\d\.\d\d) \((\d+)/3 labelled", result.stdout
+    )
     assert m, result.stdout
     assert 0 < float(m[1]) <= 1 and 0 < float(m[4]) <= 1
     # The man leaving at the edge is seen for too few frames to be confirmed: he cannot be found.
@@ -129,8 +154,19 @@ def test_labels_give_precision_recall_and_alert_delay(baseline, tmp_path: Path) 
 def test_start_sets_the_time_of_frame_zero(baseline, tmp_path: Path) -> None:
     config, _ = baseline
     out = tmp_path / "june"
-    result = vigie("replay", "rerun", "rear=" + str(FOOTAGE / "cam_rear.mp4"), "--config", config,
-                   "--out", out, "--max-frames", "30", "--start", "2025-06-01T10:00:00")
+    result = vigie(
+        "replay",
+        "rerun",
+        "rear=" + str(FOOTAGE / "cam_rear.mp4"),
+        "--config",
+        config,
+        "--out",
+        out,
+        "--max-frames",
+        "30",
+        "--start",
+        "2025-06-01T10:00:00",
+    )
     assert result.exit_code == 0, result.output
     rows = rows_of(out)
     assert rows and all(r["date"] == "2025-06-01" and r["start_ts"].hour == 10 for r in rows)
@@ -138,8 +174,17 @@ def test_start_sets_the_time_of_frame_zero(baseline, tmp_path: Path) -> None:
 
 def test_an_earlier_rerun_is_kept_unless_forced(baseline, tmp_path: Path) -> None:
     config, _ = baseline
-    args = ["replay", "rerun", "rear=" + str(FOOTAGE / "cam_rear.mp4"), "--config", config,
-            "--out", tmp_path / "o", "--max-frames", "30"]
+    args = [
+        "replay",
+        "rerun",
+        "rear=" + str(FOOTAGE / "cam_rear.mp4"),
+        "--config",
+        config,
+        "--out",
+        tmp_path / "o",
+        "--max-frames",
+        "30",
+    ]
     assert vigie(*args).exit_code == 0
     refused = vigie(*args)
     assert refused.exit_code == 2 and "already holds a rerun's events" in refused.stderr
@@ -153,8 +198,18 @@ def test_force_never_replaces_a_store_that_no_rerun_wrote(baseline, tmp_path: Pa
     kept = store / "date=2026-01-05" / "bus=demo-01" / "part-080000-daemon.parquet"
     kept.parent.mkdir(parents=True)
     kept.write_bytes(b"the daemon's events")
-    result = vigie("replay", "rerun", "rear=" + str(FOOTAGE / "cam_rear.mp4"), "--config", config,
-                   "--out", store, "--max-frames", "5", "--force")
+    result = vigie(
+        "replay",
+        "rerun",
+        "rear=" + str(FOOTAGE / "cam_rear.mp4"),
+        "--config",
+        config,
+        "--out",
+        store,
+        "--max-frames",
+        "5",
+        "--force",
+    )
     assert result.exit_code == 2 and "holds events that no rerun wrote (no _rerun.json)" in result.stderr
     assert kept.read_bytes() == b"the daemon's events"
 

@@ -34,8 +34,15 @@ def event(camera: str, start: dt.datetime, level: Level = Level.INFO, where: tup
     ts = start.timestamp() + n * 7.0  # spread a burst over a few minutes, still in the same hour
     return Event(
         event_id=f"{camera}-{int(ts)}-{n}".ljust(32, "0")[:32],
-        camera=camera, side=side, zone="blind-spot", start_ts=ts, end_ts=ts + 4.0, max_level=level,
-        min_distance_m=round(0.5 + (n % 6) * 0.4, 2), frames=40, max_score=0.9,
+        camera=camera,
+        side=side,
+        zone="blind-spot",
+        start_ts=ts,
+        end_ts=ts + 4.0,
+        max_level=level,
+        min_distance_m=round(0.5 + (n % 6) * 0.4, 2),
+        frames=40,
+        max_score=0.9,
         vehicle_at_start=VehicleState(speed_kmh=8.0, lat=where[0], lon=where[1]),
     )
 
@@ -169,20 +176,25 @@ def test_export_keeps_cells_of_at_least_k_events_and_drops_the_rest(store: Path,
     from_parquet = pq.read_table(parquet_path).to_pylist()
     assert from_csv == from_parquet
     # Right side at the stop, 1 March 06-10: 6 (bus-A) + 5 (bus-B) = 11. Every other cell has fewer than 5.
-    assert from_csv == [{"date": "2026-03-01", "hour_band": "06-10", "side": "right", "lat": 45.76, "lon": 4.84,
-                         "events": 11}]
+    assert from_csv == [
+        {"date": "2026-03-01", "hour_band": "06-10", "side": "right", "lat": 45.76, "lon": 4.84, "events": 11}
+    ]
     assert "1 cell(s) kept, 5 suppressed" in result.stdout and f"{TOTAL - 11} events" in result.stdout
     assert pq.read_schema(parquet_path).metadata[b"k"] == b"5"
 
 
 def test_export_with_a_smaller_k_and_a_local_time_zone(store: Path, tmp_path: Path) -> None:
     """Paris is UTC+1 in March: the 22:05 UTC events of 2 March fall on 2 March 23:05, the 20-24 band."""
-    result = vigie("replay", "export-opendata", "--source", store, "-o", tmp_path / "o.csv", "-k", "3",
-                   "--tz", "Europe/Paris")
+    result = vigie(
+        "replay", "export-opendata", "--source", store, "-o", tmp_path / "o.csv", "-k", "3", "--tz", "Europe/Paris"
+    )
     assert result.exit_code == 0, result.output
     cells = {(r["date"], r["hour_band"], r["side"]): r["events"] for r in read_csv(tmp_path / "o.csv")}
-    assert cells == {("2026-03-01", "06-10", "right"): 11, ("2026-03-01", "16-20", "front"): 3,
-                     ("2026-03-02", "20-24", "left"): 4}
+    assert cells == {
+        ("2026-03-01", "06-10", "right"): 11,
+        ("2026-03-01", "16-20", "front"): 3,
+        ("2026-03-02", "20-24", "left"): 4,
+    }
 
 
 # ---- report -------------------------------------------------------------------------------------------------------
@@ -200,8 +212,9 @@ def test_report_draws_a_readable_figure_with_the_data(store: Path, tmp_path: Pat
         assert (np.abs(image.astype(int) - colour).sum(axis=2) < 30).sum() > 500
 
 
-def test_report_without_matplotlib_says_how_to_get_it(store: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_report_without_matplotlib_says_how_to_get_it(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without the `report` extra looks like
     result = vigie("replay", "report", "--source", store, "-o", tmp_path / "r.png")
     assert result.exit_code == 2
@@ -251,8 +264,22 @@ def bucket(store: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_list_reads_the_bucket_with_a_date_filter(bucket) -> None:
-    rows = listed(vigie("replay", "list", "--source", "s3://city/fleet/events", "--endpoint-url", bucket.endpoint_url,
-                       "--from", "2026-03-02", "--to", "2026-03-02", "--json", env=bucket.env()))
+    rows = listed(
+        vigie(
+            "replay",
+            "list",
+            "--source",
+            "s3://city/fleet/events",
+            "--endpoint-url",
+            bucket.endpoint_url,
+            "--from",
+            "2026-03-02",
+            "--to",
+            "2026-03-02",
+            "--json",
+            env=bucket.env(),
+        )
+    )
     assert sorted((r["bus"], r["camera"]) for r in rows) == [("bus-A", "rear")] + [("bus-B", "left")] * 4
     assert {r["date"] for r in rows} == {"2026-03-02"}
 
@@ -279,16 +306,33 @@ def test_a_wrong_bucket_is_named_with_exit_2(bucket, url: str, message: str) -> 
 
 
 def test_wrong_credentials_are_one_line_with_exit_2(bucket) -> None:
-    result = vigie("replay", "list", "--source", "s3://city/fleet/events", "--endpoint-url", bucket.endpoint_url,
-                   env=bucket.env(secret_key="not-the-secret"))
+    result = vigie(
+        "replay",
+        "list",
+        "--source",
+        "s3://city/fleet/events",
+        "--endpoint-url",
+        bucket.endpoint_url,
+        env=bucket.env(secret_key="not-the-secret"),
+    )
     assert result.exit_code == 2
     assert result.stderr.startswith("vigie: s3://city/fleet/events: ") and result.stderr.count("\n") == 1
 
 
 def test_show_finds_one_event_in_the_bucket(bucket) -> None:
     target = FLEET["bus-B"][-1]
-    result = vigie("replay", "show", target.event_id, "--source", "s3://city/fleet/events",
-                   "--endpoint-url", bucket.endpoint_url, "--from", "2026-03-02", env=bucket.env())
+    result = vigie(
+        "replay",
+        "show",
+        target.event_id,
+        "--source",
+        "s3://city/fleet/events",
+        "--endpoint-url",
+        bucket.endpoint_url,
+        "--from",
+        "2026-03-02",
+        env=bucket.env(),
+    )
     assert result.exit_code == 0, result.output
     assert f"event_id:            {target.event_id}" in result.stdout
     assert "file:                city/fleet/events/date=2026-03-02/bus=bus-B/part-" in result.stdout

@@ -48,7 +48,9 @@ class RtspCamera:
         with open(log, "ab") as log_fh:
             self.proc = subprocess.Popen(
                 [SYSTEM_PYTHON, str(SERVER), "--port", str(port), "--mount", f"/cam={clip}", "--fps", str(FPS)],
-                stdout=subprocess.PIPE, stderr=log_fh, text=True,
+                stdout=subprocess.PIPE,
+                stderr=log_fh,
+                text=True,
             )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -109,8 +111,22 @@ def test_dead_and_hung_cameras_are_reported_and_recovered(bus_config, rtsp_camer
     listener = Listener(endpoint_of(config))
     out_path = tmp_path / "daemon.out"
     with open(out_path, "w") as out_fh:  # a file, not a pipe: nobody drains a pipe while the test runs
-        daemon = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "40",
-                                   "--stats", str(stats_path)], stdout=out_fh, stderr=subprocess.STDOUT)
+        daemon = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "edge",
+                "run",
+                "--config",
+                str(config),
+                "--duration",
+                "40",
+                "--stats",
+                str(stats_path),
+            ],
+            stdout=out_fh,
+            stderr=subprocess.STDOUT,
+        )
     try:
         start = time.time()
         for name in CAMERAS:

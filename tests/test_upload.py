@@ -221,15 +221,12 @@ def test_a_day_arrives_with_server_checked_sha256_and_a_manifest(tmp_path, s3, b
     assert spool_files(cfg.spool[0].dir) == []
     assert_all_stored_once(s3, cfg, originals)
 
-    body = s3.client().get_object(Bucket=bucket, Key=f"fleet/manifests/date={DAY}/bus={BUS}/manifest.json")[
-        "Body"
-    ]
+    body = s3.client().get_object(Bucket=bucket, Key=f"fleet/manifests/date={DAY}/bus={BUS}/manifest.json")["Body"]
     manifest = json.loads(body.read())
     assert manifest["schema"] == "vigie.manifest/1"
     listed = {o["key"]: (o["size"], o["sha256"]) for o in manifest["objects"]}
     assert listed == {
-        key_of(cfg, cfg.spool[0].dir, p): (len(d), hashlib.sha256(d).hexdigest())
-        for p, d in originals.items()
+        key_of(cfg, cfg.spool[0].dir, p): (len(d), hashlib.sha256(d).hexdigest()) for p, d in originals.items()
     }
 
 
@@ -247,9 +244,7 @@ def test_verify_passes_then_finds_a_deleted_and_a_tampered_object(tmp_path, s3, 
     client = s3.client()
     client.delete_object(Bucket=bucket, Key=gone)
     client.put_object(Bucket=bucket, Key=tampered, Body=b"PAR1 not the data the bus sent PAR1")
-    client.put_object(
-        Bucket=bucket, Key=f"fleet/events/date={DAY}/bus={BUS}/part-999999-planted.parquet", Body=b"x"
-    )
+    client.put_object(Bucket=bucket, Key=f"fleet/events/date={DAY}/bus={BUS}/part-999999-planted.parquet", Body=b"x")
     bad = run_cli(["--config", str(path), "verify", "--date", DAY], s3.env())
     assert bad.exit_code == 1
     assert f"missing  {gone} (in the manifest and journal)" in bad.output
@@ -303,9 +298,7 @@ def test_refused_credentials_are_one_clear_line_and_nothing_is_lost(tmp_path, s3
 
 
 @pytest.mark.parametrize("size", [200_000, 12 * MIB], ids=["single-put", "multipart"])
-def test_a_file_altered_after_hashing_is_refused_by_the_server_and_resent(
-    tmp_path, monkeypatch, s3, bucket, size
-):
+def test_a_file_altered_after_hashing_is_refused_by_the_server_and_resent(tmp_path, monkeypatch, s3, bucket, size):
     """Bytes changed between hash and send: the server's checksum refuses them; the current bytes are sent."""
     cfg = config(tmp_path, s3, bucket)
     path = cfg.spool[0].dir / f"date={DAY}" / f"bus={BUS}" / "part-080000-altered.parquet"
@@ -330,8 +323,7 @@ def test_a_file_altered_after_hashing_is_refused_by_the_server_and_resent(
     assert b"tampered in between" in stored
     assert hashlib.sha256(stored).hexdigest() != changed[0]
     assert (
-        Journal(cfg.state_dir).lookup(key_of(cfg, cfg.spool[0].dir, path)).sha256
-        == hashlib.sha256(stored).hexdigest()
+        Journal(cfg.state_dir).lookup(key_of(cfg, cfg.spool[0].dir, path)).sha256 == hashlib.sha256(stored).hexdigest()
     )
 
 
@@ -345,15 +337,11 @@ def test_metadata_goes_before_clips_and_both_are_in_the_manifest(tmp_path, monke
     os.utime(clip, ns=(0, 0))  # the oldest file of all still waits for the metadata
     order: list[str] = []
     use_env(monkeypatch, s3.env())
-    result = Uploader(cfg, after_hash=lambda prep: order.append(prep.item.kind)).run(
-        threading.Event(), once=True
-    )
+    result = Uploader(cfg, after_hash=lambda prep: order.append(prep.item.kind)).run(threading.Event(), once=True)
     assert result.ok, result.failures
     assert order == ["metadata"] * len(originals) + ["clip"]
     manifest = json.loads(
-        s3.client()
-        .get_object(Bucket=bucket, Key=f"fleet/manifests/date={DAY}/bus={BUS}/manifest.json")["Body"]
-        .read()
+        s3.client().get_object(Bucket=bucket, Key=f"fleet/manifests/date={DAY}/bus={BUS}/manifest.json")["Body"].read()
     )
     assert f"fleet/clips/date={DAY}/bus={BUS}/clip-0800.mp4" in {o["key"] for o in manifest["objects"]}
     assert len(manifest["objects"]) == len(originals) + 1
@@ -442,9 +430,7 @@ def test_hung_server_times_out_and_the_uploader_resumes_after_sigcont(tmp_path, 
             originals = write_day(cfg.spool[0].dir, files=3)
             t0 = time.monotonic()
             wait_for(
-                lambda: (
-                    "timed out" in StatusFile(cfg.state_dir).read().get("last_failure", {}).get("error", "")
-                ),
+                lambda: "timed out" in StatusFile(cfg.state_dir).read().get("last_failure", {}).get("error", ""),
                 15,
                 "a timeout to be recorded",
             )
@@ -493,9 +479,7 @@ def test_sigkill_mid_multipart_resumes_without_resending_finished_parts(tmp_path
         assert 3 <= done_before < 8
         shown = run_cli(["--config", str(tmp_path / "slow.toml"), "status"], s3.env())
         assert f"{done_before} of 8 part(s) stored" in shown.output
-        assert (
-            "oldest unsent: fleet/events/date=2026-11-20/bus=bus-0412/part-090000-big.parquet" in shown.output
-        )
+        assert "oldest unsent: fleet/events/date=2026-11-20/bus=bus-0412/part-090000-big.parquet" in shown.output
         fast = config(tmp_path, s3, bucket)
         again = subprocess.run(
             [*cmd[:-1], str(config_file(tmp_path, fast, "fast.toml")), "--once"],
@@ -507,9 +491,7 @@ def test_sigkill_mid_multipart_resumes_without_resending_finished_parts(tmp_path
         )
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"{8 - done_before} part(s) sent, {done_before} resumed" in again.stdout
-        head = s3.client().head_object(
-            Bucket=bucket, Key=key_of(fast, fast.spool[0].dir, path), ChecksumMode="ENABLED"
-        )
+        head = s3.client().head_object(Bucket=bucket, Key=key_of(fast, fast.spool[0].dir, path), ChecksumMode="ENABLED")
         assert head["ContentLength"] == len(data)
         assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
         assert not path.exists()
@@ -521,9 +503,7 @@ def test_sigterm_stops_the_loop_cleanly(tmp_path, s3, bucket):
     cfg = config(tmp_path, s3, bucket)
     write_day(cfg.spool[0].dir, files=2)
     cmd = [sys.executable, "-m", "edge", "upload", "--config", str(config_file(tmp_path, cfg))]
-    proc = subprocess.Popen(
-        cmd, env={**os.environ, **s3.env()}, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen(cmd, env={**os.environ, **s3.env()}, cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
     try:
         wait_for(lambda: not spool_files(cfg.spool[0].dir), 20, "the spool to drain")
     finally:

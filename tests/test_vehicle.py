@@ -15,16 +15,19 @@ from edge.vehicle import VehicleLog, ZmqVehicle, parse_state
 from .conftest import free_port
 
 
-@pytest.mark.parametrize(("fields", "error"), [
-    ({}, "speed_kmh: missing"),
-    ({"speed_kmh": "fast"}, "speed_kmh: expected a number"),
-    ({"speed_kmh": -3}, "speed_kmh: must be >= 0"),
-    ({"speed_kmh": float("nan")}, "speed_kmh: expected a finite number"),
-    ({"speed_kmh": 5, "indicator": "up"}, "indicator: expected one of"),
-    ({"speed_kmh": 5, "doors_open": "maybe"}, "doors_open: expected true/false"),
-    ({"speed_kmh": 5, "gear": 3}, "gear: unknown field"),
-    ([1, 2], "message: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({}, "speed_kmh: missing"),
+        ({"speed_kmh": "fast"}, "speed_kmh: expected a number"),
+        ({"speed_kmh": -3}, "speed_kmh: must be >= 0"),
+        ({"speed_kmh": float("nan")}, "speed_kmh: expected a finite number"),
+        ({"speed_kmh": 5, "indicator": "up"}, "indicator: expected one of"),
+        ({"speed_kmh": 5, "doors_open": "maybe"}, "doors_open: expected true/false"),
+        ({"speed_kmh": 5, "gear": 3}, "gear: unknown field"),
+        ([1, 2], "message: expected a JSON object"),
+    ],
+)
 def test_bad_messages_name_the_field(fields: object, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         parse_state(fields)  # type: ignore[arg-type]
@@ -32,12 +35,21 @@ def test_bad_messages_name_the_field(fields: object, error: str) -> None:
 
 def test_a_good_message() -> None:
     s = parse_state({"speed_kmh": 12.5, "indicator": "LEFT", "doors_open": False, "reverse": 0, "lat": 45.1, "ts": 3})
-    assert (s.speed_kmh, s.indicator, s.doors_open, s.reverse, s.lat, s.lon) == (12.5, Indicator.LEFT, False, False, 45.1, None)
+    assert (s.speed_kmh, s.indicator, s.doors_open, s.reverse, s.lat, s.lon) == (
+        12.5,
+        Indicator.LEFT,
+        False,
+        False,
+        45.1,
+        None,
+    )
 
 
 def test_log_playback_loops_and_knows_when_the_bus_last_stood_still(tmp_path: Path) -> None:
     log = tmp_path / "v.csv"
-    log.write_text("t,speed_kmh,indicator,doors_open,reverse\n0,0,off,true,false\n2,6,off,false,false\n4,30,right,false,false\n")
+    log.write_text(
+        "t,speed_kmh,indicator,doors_open,reverse\n0,0,off,true,false\n2,6,off,false,false\n4,30,right,false,false\n"
+    )
     v = VehicleLog(log, t0=100.0, loop=True)
     assert v.state_at(100.5).doors_open and v.state_at(100.5).stopped_s_ago == 0.0
     moving_off = v.state_at(103.0)

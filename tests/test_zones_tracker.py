@@ -13,13 +13,16 @@ from edge.zones import CameraZones, GroundMap, Polygon, distance_to_bus
 SQUARE = Polygon(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]))
 
 
-@pytest.mark.parametrize(("point", "inside"), [
-    ((0.5, 0.5), True),
-    ((1.5, 0.5), False),
-    ((-0.1, 0.5), False),
-    ((0.5, 1.2), False),
-    ((0.99, 0.01), True),
-])
+@pytest.mark.parametrize(
+    ("point", "inside"),
+    [
+        ((0.5, 0.5), True),
+        ((1.5, 0.5), False),
+        ((-0.1, 0.5), False),
+        ((0.5, 1.2), False),
+        ((0.99, 0.01), True),
+    ],
+)
 def test_point_in_square(point: tuple[float, float], inside: bool) -> None:
     assert SQUARE.contains(np.array([point])).tolist() == [inside]
 
@@ -34,19 +37,24 @@ def test_empty_input_gives_empty_mask() -> None:
 
 
 def test_ground_map_reproduces_its_calibration_points() -> None:
-    cal = CalibrationConfig(image=[(0, 1), (1, 1), (1, 0), (0, 0)], ground=[(-1, -1.4), (-9, -1.4), (-13, -7.5), (3, -7.5)])
+    cal = CalibrationConfig(
+        image=[(0, 1), (1, 1), (1, 0), (0, 0)], ground=[(-1, -1.4), (-9, -1.4), (-13, -7.5), (3, -7.5)]
+    )
     ground = GroundMap(cal).to_ground(np.array(cal.image, dtype=float))
     np.testing.assert_allclose(ground, np.array(cal.ground), atol=1e-6)
 
 
-@pytest.mark.parametrize(("point", "expected"), [
-    ((-5.0, -2.275), 1.0),   # 1 m out from the right side
-    ((-5.0, 3.275), 2.0),    # 2 m out from the left side
-    ((3.0, 0.0), 3.0),       # 3 m ahead of the front face
-    ((-14.0, 0.0), 2.0),     # 2 m behind a 12 m bus
-    ((-5.0, 0.0), 0.0),      # under the bus
-    ((3.0, -5.275), 5.0),    # ahead and to the side: the corner is nearest (3-4-5)
-])
+@pytest.mark.parametrize(
+    ("point", "expected"),
+    [
+        ((-5.0, -2.275), 1.0),  # 1 m out from the right side
+        ((-5.0, 3.275), 2.0),  # 2 m out from the left side
+        ((3.0, 0.0), 3.0),  # 3 m ahead of the front face
+        ((-14.0, 0.0), 2.0),  # 2 m behind a 12 m bus
+        ((-5.0, 0.0), 0.0),  # under the bus
+        ((3.0, -5.275), 5.0),  # ahead and to the side: the corner is nearest (3-4-5)
+    ],
+)
 def test_distance_to_bus_footprint(point: tuple[float, float], expected: float) -> None:
     bus = BusConfig(id="b", length_m=12.0, width_m=2.55)
     assert distance_to_bus(np.array([point]), bus)[0] == pytest.approx(expected)
@@ -59,8 +67,12 @@ def _dets(*boxes: tuple[float, float, float, float]) -> Detections:
 
 def test_camera_zones_use_the_feet_not_the_box() -> None:
     """A tall person whose head is in the zone but whose feet are not is outside."""
-    cam = CameraConfig(name="c", side="right", source="x.mp4",
-                       zones=[ZoneConfig(name="low", polygon=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)])])
+    cam = CameraConfig(
+        name="c",
+        side="right",
+        source="x.mp4",
+        zones=[ZoneConfig(name="low", polygon=[(0, 0.5), (1, 0.5), (1, 1), (0, 1)])],
+    )
     zones = CameraZones(cam, BusConfig(id="b"))
     tracks = Tracks(_dets((10, 10, 30, 90), (50, 10, 70, 40)), np.array([1, 2]))
     (hits,) = zones.hits(tracks, (100, 100))

@@ -70,9 +70,7 @@ def _common(fn):
 
 @click.group("upload", invoke_without_command=True)
 @_common
-@click.option(
-    "--once", is_flag=True, help="Upload what is ready, then exit: 0 if all of it is safely stored."
-)
+@click.option("--once", is_flag=True, help="Upload what is ready, then exit: 0 if all of it is safely stored.")
 @click.pass_context
 def upload(
     ctx: click.Context,
@@ -185,9 +183,7 @@ def verify(
 
 def _age(seconds: float) -> str:
     minutes = int(seconds // 60)
-    return (
-        f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min {int(seconds % 60)} s"
-    )
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min {int(seconds % 60)} s"
 
 
 @upload.command()
@@ -208,21 +204,14 @@ def status(
     cfg = _config(ctx, need_bucket=False)
     spool = summarize(cfg)
     state = StatusFile(cfg.state_dir).read()
-    click.echo(
-        f"spool: {spool.files} file(s), {spool.size / 1e6:.1f} MB waiting (quota {cfg.spool_quota_mb:.0f} MB)"
-    )
+    click.echo(f"spool: {spool.files} file(s), {spool.size / 1e6:.1f} MB waiting (quota {cfg.spool_quota_mb:.0f} MB)")
     if spool.oldest is not None and spool.oldest_age_s is not None:
         click.echo(f"oldest unsent: {spool.oldest.key} ({_age(spool.oldest_age_s)} old)")
     for rec in MultipartStore(cfg.state_dir).pending():
         total = -(-rec["size"] // rec["part_size"])
-        click.echo(
-            f"in progress: {rec['key']}: {len(rec['parts'])} of {total} part(s) stored, "
-            f"since {rec['started']}"
-        )
+        click.echo(f"in progress: {rec['key']}: {len(rec['parts'])} of {total} part(s) stored, since {rec['started']}")
     fail = state.get("last_failure")
-    click.echo(
-        f"last failure: {fail['at']} {fail['item']}: {fail['error']}" if fail else "last failure: none"
-    )
+    click.echo(f"last failure: {fail['at']} {fail['item']}: {fail['error']}" if fail else "last failure: none")
     ok = state.get("last_success")
     if ok:
         click.echo(f"last success: {ok['at']} ({ok['stored']} file(s))")
@@ -233,6 +222,4 @@ def status(
             f"last at {ev['last_at']}"
         )
     if state.get("manifests_pending"):
-        click.echo(
-            "manifests to update: " + ", ".join(f"date={d} bus={b}" for d, b in state["manifests_pending"])
-        )
+        click.echo("manifests to update: " + ", ".join(f"date={d} bus={b}" for d, b in state["manifests_pending"]))

@@ -42,9 +42,7 @@ def _default_spool() -> tuple[SpoolRoot, ...]:
 
 class UploadConfig(_Strict):
     endpoint_url: str | None = None  # None: AWS itself (https)
-    bucket: (
-        Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")] | None
-    ) = None
+    bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")] | None = None
     prefix: str = ""
     region: str = "us-east-1"
     addressing_style: Literal["path", "virtual", "auto"] = "path"
@@ -126,9 +124,7 @@ def parse_upload(
     return cfg
 
 
-def load_upload_config(
-    path: Path | None, overrides: dict | None = None, need_bucket: bool = True
-) -> UploadConfig:
+def load_upload_config(path: Path | None, overrides: dict | None = None, need_bucket: bool = True) -> UploadConfig:
     """Read `[upload]` from a bus config file (None: defaults only).
 
     Without `[upload].spool`, the events root follows `[events].dir` and the clips root `[recorder].dir`, so

@@ -106,9 +106,7 @@ class Uploader:
                 self.journal.stored(obj, item.path)  # fsynced before the unlink: see the module docstring
                 item.path.unlink(missing_ok=True)
                 return None
-            return self._failed(
-                item, Failure(Kind.OTHER, "the file kept changing while being sent; left for later")
-            )
+            return self._failed(item, Failure(Kind.OTHER, "the file kept changing while being sent; left for later"))
         except FileNotFoundError:
             return None  # removed under us (evicted, or cleaned up): nothing left to send
         except Conflict as exc:

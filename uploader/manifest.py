@@ -86,9 +86,7 @@ def buses_for_day(client, cfg: UploadConfig, date: str) -> list[str]:
     roots = ["manifests", *(r.name for r in cfg.spool)]
     for root in roots:
         prefix = f"{cfg.key_prefix()}{root}/date={date}/"
-        pages = client.get_paginator("list_objects_v2").paginate(
-            Bucket=cfg.bucket, Prefix=prefix, Delimiter="/"
-        )
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=cfg.bucket, Prefix=prefix, Delimiter="/")
         for page in pages:
             for cp in page.get("CommonPrefixes", []):
                 found.add(cp["Prefix"][len(prefix) :].strip("/").removeprefix("bus="))
@@ -130,9 +128,7 @@ def verify_day(client, cfg: UploadConfig, journal: Journal, date: str, bus: str)
         report.notes.append("no local journal records for this day and bus (run on the bus to compare them)")
     for key in sorted(set(manifest) & set(local)):
         if manifest[key].sha256 != local[key].sha256:
-            report.altered.append(
-                f"{key}: manifest sha256 {manifest[key].sha256} but journal {local[key].sha256}"
-            )
+            report.altered.append(f"{key}: manifest sha256 {manifest[key].sha256} but journal {local[key].sha256}")
     listed = _listed(client, cfg, date, bus)
     expected = {**local, **manifest}
     for key in sorted(set(expected) - set(listed)):

@@ -54,11 +54,7 @@ def error_code(exc: BaseException) -> str:
 
 
 def http_status(exc: BaseException) -> int:
-    return (
-        int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-        if isinstance(exc, ClientError)
-        else 0
-    )
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)) if isinstance(exc, ClientError) else 0
 
 
 def classify(exc: BaseException) -> Failure:

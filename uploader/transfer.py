@@ -276,9 +276,7 @@ class Sender:
     def _abort(self, rec: dict) -> None:
         # Already gone is fine; the bucket's lifecycle rule cleans what we could not.
         with contextlib.suppress(ClientError):
-            self.client.abort_multipart_upload(
-                Bucket=self.cfg.bucket, Key=rec["key"], UploadId=rec["upload_id"]
-            )
+            self.client.abort_multipart_upload(Bucket=self.cfg.bucket, Key=rec["key"], UploadId=rec["upload_id"])
         self.store.drop(rec["key"])
 
     def _send_part(self, prep: Prepared, rec: dict, number: int, lock: threading.Lock) -> None:

@@ -76,12 +76,8 @@ def main() -> None:
     args = ap.parse_args()
     with zipfile.ZipFile(args.skimage_wheel) as zf:
         astro = load(zf.read("skimage/data/astronaut.png"), "astronaut.png", SOURCES["astronaut.png"])
-    b1 = load(
-        (args.opencv_data / "basketball1.png").read_bytes(), "basketball1.png", SOURCES["basketball1.png"]
-    )
-    b2 = load(
-        (args.opencv_data / "basketball2.png").read_bytes(), "basketball2.png", SOURCES["basketball2.png"]
-    )
+    b1 = load((args.opencv_data / "basketball1.png").read_bytes(), "basketball1.png", SOURCES["basketball1.png"])
+    b2 = load((args.opencv_data / "basketball2.png").read_bytes(), "basketball2.png", SOURCES["basketball2.png"])
     cv2.imwrite(str(HERE / "astronaut.jpg"), astro, JPEG)
     group = collage(astro, b1, b2)
     cv2.imwrite(str(HERE / "group.jpg"), group, JPEG)

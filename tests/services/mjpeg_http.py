@@ -54,7 +54,8 @@ class MjpegCamera:
                         jpeg = camera.frames[i % len(camera.frames)]
                         self.wfile.write(
                             f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                            + jpeg + b"\r\n"
+                            + jpeg
+                            + b"\r\n"
                         )
                         i += 1
                         time.sleep(camera.period)

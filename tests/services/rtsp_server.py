@@ -79,8 +79,7 @@ def load_jpeg_frames(path: Path) -> tuple[list[Gst.Buffer], int, int]:
         convert = "jpegparse"
     else:
         convert = f"decodebin ! videoconvert ! jpegenc quality={JPEG_QUALITY}"
-    pipeline = Gst.parse_launch(
-        f"filesrc name=file ! {convert} ! appsink name=sink sync=false")
+    pipeline = Gst.parse_launch(f"filesrc name=file ! {convert} ! appsink name=sink sync=false")
     pipeline.get_by_name("file").set_property("location", str(path))
     sink: GstApp.AppSink = pipeline.get_by_name("sink")
     bus = pipeline.get_bus()
@@ -156,16 +155,16 @@ class LoopingCamera:
         return GLib.SOURCE_REMOVE
 
 
-def make_factory(camera: LoopingCamera, width: int, height: int,
-                 fps: float) -> GstRtspServer.RTSPMediaFactory:
+def make_factory(camera: LoopingCamera, width: int, height: int, fps: float) -> GstRtspServer.RTSPMediaFactory:
     rate = Fraction(fps).limit_denominator(1001)
-    caps = (f"image/jpeg,width={width},height={height},"
-            f"framerate={rate.numerator}/{rate.denominator}")
+    caps = f"image/jpeg,width={width},height={height},framerate={rate.numerator}/{rate.denominator}"
     # Keep at most two frames queued and drop the oldest: a paused or slow
     # pipeline must show the newest frame next, never a growing backlog.
-    launch = (f"( appsrc name=src is-live=true format=time do-timestamp=true "
-              f"max-buffers=2 leaky-type=downstream caps=\"{caps}\" "
-              f"! rtpjpegpay name=pay0 pt=26 )")
+    launch = (
+        f"( appsrc name=src is-live=true format=time do-timestamp=true "
+        f'max-buffers=2 leaky-type=downstream caps="{caps}" '
+        f"! rtpjpegpay name=pay0 pt=26 )"
+    )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     # One pipeline per mount, however many clients: a fixed cost per camera.
@@ -194,14 +193,17 @@ def frame_rate(text: str) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description="Serve video files as looping live RTSP (MJPEG) streams on 127.0.0.1.")
-    parser.add_argument("--port", type=int, default=8554,
-                        help="TCP port, 0 for any free one (default 8554)")
-    parser.add_argument("--mount", type=parse_mount, action="append", required=True,
-                        metavar="/MOUNT=PATH", help="serve PATH at /MOUNT (repeatable)")
-    parser.add_argument("--fps", type=frame_rate, default=15.0,
-                        help="frames per second of every stream (default 15)")
+    parser = argparse.ArgumentParser(description="Serve video files as looping live RTSP (MJPEG) streams on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=8554, help="TCP port, 0 for any free one (default 8554)")
+    parser.add_argument(
+        "--mount",
+        type=parse_mount,
+        action="append",
+        required=True,
+        metavar="/MOUNT=PATH",
+        help="serve PATH at /MOUNT (repeatable)",
+    )
+    parser.add_argument("--fps", type=frame_rate, default=15.0, help="frames per second of every stream (default 15)")
     args = parser.parse_args()
     mount_names = [mount for mount, _ in args.mount]
     if len(set(mount_names)) != len(mount_names):

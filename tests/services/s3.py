@@ -134,9 +134,7 @@ class S3Server:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(
-                    f"weed mini exited with {self._proc.returncode}; see {self.root / 'weed.log'}"
-                )
+                raise RuntimeError(f"weed mini exited with {self._proc.returncode}; see {self.root / 'weed.log'}")
             if self._answers():
                 return self
             time.sleep(0.1)
@@ -204,9 +202,7 @@ class S3Server:
         import boto3
         from botocore.config import Config
 
-        cfg = Config(
-            connect_timeout=2, read_timeout=10, retries={"max_attempts": 1}, s3={"addressing_style": "path"}
-        )
+        cfg = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1}, s3={"addressing_style": "path"})
         return boto3.client(
             "s3",
             endpoint_url=self.endpoint_url,
