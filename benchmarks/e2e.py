@@ -24,6 +24,7 @@ import tomllib
 from pathlib import Path
 
 import cv2
+import pyarrow.parquet as pq
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -103,7 +104,17 @@ def summarise(stats: dict) -> dict:
         "inference_ms": stats["inference_ms"],
         "batch_mean": stats["batch_mean"],
         "rss_peak_mb": stats["rss_peak_mb"],
+        "children_cpu_s": stats["children_cpu_s"],
     }
+
+
+def clip_minutes(clips: Path) -> float:
+    """Minutes of clip the recorder wrote (first to last frame of each, from the sidecars)."""
+    total = 0.0
+    for sidecar in clips.rglob("*.frames.parquet"):
+        ts = pq.read_table(sidecar, columns=["ts"]).column("ts").to_pylist()
+        total += (max(ts) - min(ts)) if ts else 0.0
+    return total / 60.0
 
 
 def main() -> None:
@@ -120,6 +131,9 @@ def main() -> None:
         paced_1t = summarise(run_daemon(scenario_config(folder, "paced1", at_15fps, threads=1), args.seconds))
         # The recorder on (its own niced process): alert latency must not move.
         recording = summarise(run_daemon(scenario_config(folder, "rec", at_15fps, recorder=True), args.seconds))
+        minutes = clip_minutes(folder / "rec" / "clips")
+        recording["recorder_cpu_s_per_clip_minute"] = round(recording["children_cpu_s"] / max(minutes, 1e-6), 1)
+        recording["clip_minutes"] = round(minutes, 2)
         unpaced = summarise(
             run_daemon(scenario_config(folder, "unpaced", lambda c: c.update(realtime=False)), args.seconds)
         )
@@ -142,6 +156,10 @@ def main() -> None:
     print(
         f"{'unpaced':16s}: {unpaced['processed_fps_total']} frames/s processed, CPU {unpaced['cpu_percent']} %, "
         f"batch {unpaced['batch_mean']}, RSS {unpaced['rss_peak_mb']} MB"
+    )
+    print(
+        f"{'recorder cost':16s}: {recording['recorder_cpu_s_per_clip_minute']} CPU s per minute of clip "
+        f"({recording['clip_minutes']} min of clip, 4 cameras at 768x576, faces mode)"
     )
     print(f"{'naive loop':16s}: {naive['fps']} frames/s")
     print(f"throughput vs naive: {results['throughput_vs_naive']}x")

@@ -92,4 +92,6 @@ class RunStats:
             "rss_peak_mb": round(peak, 1),
             "alerts": self.alerts,
             "events": self.events,
+            # CPU of exited child processes: the recorder, once the daemon has stopped and joined it.
+            "children_cpu_s": round(os.times().children_user + os.times().children_system, 2),
         }
