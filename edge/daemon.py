@@ -7,6 +7,7 @@ publish what changed, hand closed events to the writer, watch camera health, pri
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import signal
@@ -26,7 +27,7 @@ from edge.pipeline import FrameResult, Pipeline
 from edge.policy import ZoneKey
 from edge.stats import RunStats
 from edge.types import Alert, Health
-from edge.vehicle import StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
+from edge.vehicle import STALE_S, StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
 from recorder.events import EventSink, EventWriter
 from recorder.link import RecorderLink
 from recorder.wal import EventWal
@@ -98,7 +99,7 @@ def format_alert(alert: Alert) -> str:
 def format_status(stats: RunStats, counters: dict[str, CameraCounters]) -> str:
     elapsed = stats.elapsed()
     cams = "  ".join(f"{n} {c.frames / elapsed:4.1f}fps d{c.dropped}" for n, c in counters.items())
-    recent = stats.inference_ms[-50:]
+    recent = list(itertools.islice(reversed(stats.inference_ms), 50))
     infer = sum(recent) / len(recent) if recent else 0.0
     return f"status  {cams}  | infer {infer:5.1f} ms | alerts {stats.alerts} | events {stats.events}"
 
@@ -122,6 +123,9 @@ class Daemon:
         self.stop_event = threading.Event()
         self.stats = RunStats()
         self._last_sent: dict[ZoneKey, float] = {}
+        self._recorder_broken: str | None = None  # set once the recorder link raised; "" after it was reported
+        self._next_recorder_check = 0.0
+        self._vehicle_status = "ok"
 
     def request_stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -132,7 +136,7 @@ class Daemon:
         ctx = zmq.Context()
         bus = AlertBus(ctx, cfg.alerts.endpoint, cfg.bus.id)
         sink = EventSink(cfg.events.dir, cfg.bus.id, detector.info.model_id, cfg.events.location_decimals)
-        writer = EventWriter(sink, cfg.events.flush_s, EventWal(cfg.recorder.state_dir))
+        writer = EventWriter(sink, cfg.events.flush_s, EventWal(cfg.recorder.state_dir, cfg.events.location_decimals))
         recorder = RecorderLink(cfg) if cfg.recorder.enabled else None
         hub = FrameHub([c.name for c in cfg.cameras])
         readers = [CameraReader(c, hub) for c in cfg.cameras]
@@ -179,12 +183,13 @@ class Daemon:
                         st.writer.opened(ev)
                     self._publish(result, st.bus)
                     self.stats.record_frame_done(result.frame.t_capture, time.time())
-                    if st.recorder is not None:
-                        st.recorder.submit(result)
+                    self._record(st, result)
                     for ev in result.closed:
                         st.writer.add(st.recorder.with_clip(ev) if st.recorder else ev)
                         self.stats.events += 1
-            health = st.watch.check(st.hub.counters) + (st.recorder.health() if st.recorder else [])
+            health = (
+                st.watch.check(st.hub.counters) + self._recorder_health(st) + self._vehicle_health(st.pipeline.vehicle)
+            )
             for h in health:
                 st.bus.health(h)
                 self.options.echo(f"health  {h.camera}: {h.status} ({h.detail})")
@@ -195,6 +200,39 @@ class Daemon:
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
                 self.options.echo(format_status(self.stats, st.hub.counters))
+
+    def _record(self, st: Stages, result: FrameResult) -> None:
+        """Hand the frame to the recorder. Whatever goes wrong there, alerting goes on without clips."""
+        if st.recorder is None or self._recorder_broken is not None:
+            return
+        try:
+            st.recorder.submit(result)
+        except Exception as exc:  # any failure of the recorder must stay out of the alert path
+            log.exception("recorder link failed; going on without clips")
+            self._recorder_broken = f"recorder disabled after an error: {exc}"
+
+    def _vehicle_health(self, vehicle: VehicleSource) -> list[Health]:
+        status = vehicle.feed_status() if isinstance(vehicle, ZmqVehicle) else "ok"
+        if status == self._vehicle_status:
+            return []
+        self._vehicle_status = status
+        detail = {
+            "ok": "vehicle state arriving",
+            "stale": f"no vehicle state for more than {STALE_S:.0f} s: zones inform as if the bus stood still",
+            "waiting": "no vehicle state yet: zones inform as if the bus stood still",
+        }[status]
+        return [Health("vehicle", status, detail, time.time())]
+
+    def _recorder_health(self, st: Stages) -> list[Health]:
+        if st.recorder is None:
+            return []
+        if self._recorder_broken is not None:
+            broken, self._recorder_broken = self._recorder_broken, ""
+            return [Health("recorder", "failed", broken, time.time())] if broken else []
+        if time.monotonic() < self._next_recorder_check:
+            return []
+        self._next_recorder_check = time.monotonic() + 0.5  # waitpid and a queue poll: not on every frame
+        return st.recorder.health()
 
     def _publish(self, result: FrameResult, bus: AlertBus) -> None:
         now = time.monotonic()

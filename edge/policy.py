@@ -53,7 +53,7 @@ class _Stay:
     start_ts: float
     vehicle_at_start: VehicleState
     last_in_ts: float
-    track_id: int
+    ordinal: int  # this zone's count of stays so far: makes the event id unique, and links nothing
     in_frames: int = 0
     out_frames: int = 0
     max_score: float = 0.0
@@ -85,6 +85,7 @@ class ZonePolicy:
         self._alerts = alerts
         self._policy = policy
         self._stays: dict[int, _Stay] = {}
+        self._stay_count = 0
         self.level = Level.NONE
 
     def step(self, hits: ZoneHits, vehicle: VehicleState, ts: float) -> StepResult:
@@ -119,7 +120,10 @@ class ZonePolicy:
             seen.add(tid)
             stay = self._stays.get(tid)
             if stay is None:
-                stay = self._stays[tid] = _Stay(start_ts=ts, vehicle_at_start=vehicle, last_in_ts=ts, track_id=tid)
+                self._stay_count += 1
+                stay = self._stays[tid] = _Stay(
+                    start_ts=ts, vehicle_at_start=vehicle, last_in_ts=ts, ordinal=self._stay_count
+                )
             stay.in_frames += 1
             stay.out_frames = 0
             stay.last_in_ts = ts
@@ -158,7 +162,9 @@ class ZonePolicy:
 
     def _event(self, stay: _Stay, end_ts: float) -> Event:
         # Derived, not random, so a replay of the same footage gives the same ids; the inputs hold no person data.
-        event_id = uuid.uuid5(_EVENT_NS, f"{self.key.camera}/{self.key.zone}/{stay.start_ts:.6f}/{stay.track_id}").hex
+        # Not the track id: hashed with the row's own camera, zone and time it could be recovered by brute force and
+        # would link one person's events across zones.
+        event_id = uuid.uuid5(_EVENT_NS, f"{self.key.camera}/{self.key.zone}/{stay.start_ts:.6f}/{stay.ordinal}").hex
         return Event(
             event_id=event_id,
             camera=self.key.camera,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -26,11 +28,15 @@ def rss_mb() -> tuple[float, float]:
     return cur, peak
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
+def _percentiles(values: Iterable[float]) -> dict[str, float]:
+    arr = np.fromiter(values, dtype=np.float64)
+    if arr.size == 0:
         return {"p50": 0.0, "p99": 0.0}
-    p50, p99 = np.percentile(np.asarray(values), [50, 99])
+    p50, p99 = np.percentile(arr, [50, 99])
     return {"p50": round(float(p50), 2), "p99": round(float(p99), 2)}
+
+
+SAMPLES = 200_000  # per series: about an hour of frames at 4 x 15 fps, ~2 MB each at most
 
 
 def _cpu_seconds() -> float:
@@ -42,10 +48,11 @@ def _cpu_seconds() -> float:
 class RunStats:
     started_mono: float = field(default_factory=time.monotonic)
     started_cpu: float = field(default_factory=_cpu_seconds)
-    inference_ms: list[float] = field(default_factory=list)
-    alert_latency_ms: list[float] = field(default_factory=list)
-    frame_latency_ms: list[float] = field(default_factory=list)
-    batch_sizes: list[int] = field(default_factory=list)
+    # Recent samples only: a daemon runs for weeks, and percentiles of the last ~hour are what an operator wants.
+    inference_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    alert_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    frame_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=SAMPLES))
+    batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     alerts: int = 0
     events: int = 0
 

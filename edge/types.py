@@ -82,7 +82,7 @@ class Detections:
 
 @dataclass(frozen=True, slots=True)
 class Tracks:
-    """Confirmed tracks visible in one frame: the detections plus a per-camera track id for each row.
+    """One frame's detections, each with its per-camera track id (a new person gets a new id at once).
 
     Track ids are small integers that live only as long as the track; they never leave the bus in a form that could
     link one person across events.

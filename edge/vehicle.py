@@ -146,8 +146,16 @@ class VehicleLog:
         pass
 
 
+STALE_S = 2.0  # a feed silent this long is treated as lost
+
+
 class ZmqVehicle:
-    """Subscribes to the bus's vehicle-state feed (JSON, one message per update) on a background thread."""
+    """Subscribes to the bus's vehicle-state feed (JSON, one message per update) on a background thread.
+
+    A feed that falls silent must not freeze its last word: "doors open" or "50 km/h" would silence every zone for
+    as long as the gateway is down. After STALE_S without a message the state falls back to a bus standing with its
+    doors closed (every zone informs, nothing warns) and `feed_status()` says so, for the `health` topic.
+    """
 
     def __init__(self, ctx: zmq.Context, endpoint: str):
         self._sock = ctx.socket(zmq.SUB)
@@ -158,6 +166,7 @@ class ZmqVehicle:
         self._lock = threading.Lock()
         self._state = VehicleState()
         self._last_stop: float | None = None
+        self._last_msg: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vehicle", daemon=True)
         self._thread.start()
@@ -178,10 +187,20 @@ class ZmqVehicle:
             now = time.time()
             with self._lock:
                 self._state = state
+                self._last_msg = now
                 if state.speed_kmh < MOVING_KMH:
                     self._last_stop = now
 
+    def feed_status(self) -> str:
+        with self._lock:
+            last = self._last_msg
+        if last is None:
+            return "waiting"
+        return "ok" if time.time() - last <= STALE_S else "stale"
+
     def state_at(self, ts: float) -> VehicleState:
+        if self.feed_status() != "ok":
+            return VehicleState(ts=ts, stopped_s_ago=0.0)  # fail-safe: standing, doors closed
         with self._lock:
             s, last_stop = self._state, self._last_stop
         stopped_ago = None if last_stop is None else max(ts - last_stop, 0.0)

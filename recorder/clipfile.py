@@ -39,6 +39,7 @@ class FrameMeta:
     """What the daemon knows about one frame, sent to the recorder with it (no pixels: those are in the ring)."""
 
     camera: str
+    slot: int  # where the pixels wait in the camera's shared-memory ring
     seq: int
     ts: float
     boxes: np.ndarray  # (N, 4) float32 pixels, every detected person (the anonymiser covers all of them)

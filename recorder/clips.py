@@ -76,3 +76,7 @@ class ClipPlanner:
     def clip_of(self, event: Event) -> str | None:
         """The clip an event belongs to (asked once, when the event closes)."""
         return self._clip_of_event.pop(event.event_id, None)
+
+    def open_clips(self) -> list[tuple[str, str]]:
+        """(camera, clip id) of every clip now open (for a recorder that restarts mid-clip)."""
+        return [(camera, clip.clip_id) for camera, clip in self._open.items()]

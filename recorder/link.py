@@ -8,6 +8,7 @@ name their clip even when the recorder is behind.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import json
@@ -25,7 +26,7 @@ from edge.types import Event, Health, Level
 from recorder.clipfile import FrameMeta
 from recorder.clips import ClipEnd, ClipPlanner, ClipStart
 from recorder.retention import RetentionPolicy
-from recorder.ring import FrameRing
+from recorder.ring import FrameRing, remove_stale
 from recorder.worker import RecorderSettings, RingAttach, Status, describe_camera, run
 
 log = logging.getLogger(__name__)
@@ -68,13 +69,17 @@ class RecorderLink:
         )
         self.planner = ClipPlanner(config.bus.id, rc.pre_roll_s, rc.post_roll_s)
         self._ctx = mp.get_context("spawn")  # no fork: the child must not inherit the daemon's threads and sockets
-        self._inbox = self._ctx.Queue(maxsize=1000)
-        self._outbox = self._ctx.Queue(maxsize=100)
         self._stopping = self._ctx.Event()
         self._rings: dict[str, FrameRing] = {}
+        # Clip starts/ends and ring attachments must never be lost (a lost ClipEnd would keep a clip open for
+        # ever): they wait here and go out before any frame; only frames are dropped when the recorder is behind.
+        self._control: collections.deque = collections.deque()
+        self._last_sent: dict[str, float] = {}
+        self._period = 0.9 / rc.clip_fps  # frames closer than this to the last one sent are not needed by clips
         self.dropped = 0
         self._restarts = 0
         self._next_restart = 0.0
+        remove_stale()
         self._process = self._spawn()
         self._wait_ready()
 
@@ -90,6 +95,9 @@ class RecorderLink:
             self._outbox.put(status)
 
     def _spawn(self) -> mp.Process:
+        """A recorder with fresh queues: one killed mid-`get` leaves the old queue's lock held for ever."""
+        self._inbox = self._ctx.Queue(maxsize=1000)
+        self._outbox = self._ctx.Queue(maxsize=100)
         proc = self._ctx.Process(
             target=run,
             args=(self._settings, self._inbox, self._outbox, self._stopping),
@@ -97,49 +105,63 @@ class RecorderLink:
             daemon=True,
         )
         proc.start()
-        for name, ring in self._rings.items():
-            self._put(RingAttach(name, ring.spec))
+        # The new recorder knows nothing: tell it the rings, and the clips that are open (from now on: its pre-roll
+        # died with the old one). Controls meant for the old process are moot.
+        now = time.time()
+        self._control = collections.deque(RingAttach(name, ring.spec) for name, ring in self._rings.items())
+        self._control.extend(ClipStart(camera, clip_id, now) for camera, clip_id in self.planner.open_clips())
         return proc
 
-    def _put(self, msg: object) -> None:
-        try:
-            self._inbox.put_nowait(msg)
-        except queue.Full:
-            self.dropped += 1
+    def _flush_control(self) -> bool:
+        while self._control:
+            try:
+                self._inbox.put_nowait(self._control[0])
+            except queue.Full:
+                return False
+            self._control.popleft()
+        return True
 
     def _ring_for(self, camera: str, image: np.ndarray) -> FrameRing:
         ring = self._rings.get(camera)
         if ring is None:
-            fps = next((c.fps for c in self._config.cameras if c.name == camera), None) or 15.0
-            slots = max(8, int(RING_SECONDS * fps) + 1)
+            slots = max(8, int(RING_SECONDS * self._config.recorder.clip_fps) + 2)
             name = f"vigie-{os.getpid()}-{camera}"
             ring = self._rings[camera] = FrameRing.create(name, slots, image.shape[0], image.shape[1])
-            self._put(RingAttach(camera, ring.spec))
+            self._control.append(RingAttach(camera, ring.spec))
         return ring
 
     def submit(self, result: FrameResult) -> None:
         frame = result.frame
-        self._ring_for(frame.camera, frame.image).write(frame.seq, frame.t_capture, frame.image)
         commands = self.planner.step(frame.camera, frame.t_capture, result.opened, result.closed)
         # A clip that starts on this frame must be open before the frame arrives; one that ends, closed after it.
-        for cmd in commands:
-            if isinstance(cmd, ClipStart):
-                self._put(cmd)
-        self._put(
-            FrameMeta(
-                camera=frame.camera,
-                seq=frame.seq,
-                ts=frame.t_capture,
-                boxes=result.tracks.detections.xyxy,
-                track_ids=tuple(int(t) for t in result.tracks.track_id),
-                zones_json=zones_json(result),
-                speed_kmh=result.vehicle.speed_kmh,
-                indicator=result.vehicle.indicator.value,
-            )
+        self._control.extend(c for c in commands if isinstance(c, ClipStart))
+        if frame.t_capture - self._last_sent.get(frame.camera, float("-inf")) >= self._period:
+            self._send_frame(result)
+        self._control.extend(c for c in commands if isinstance(c, ClipEnd))
+        self._flush_control()
+
+    def _send_frame(self, result: FrameResult) -> None:
+        frame = result.frame
+        slot = self._ring_for(frame.camera, frame.image).write(frame.seq, frame.t_capture, frame.image)
+        if slot is None or not self._flush_control():
+            self.dropped += 1  # a frame must not overtake a control message still waiting
+            return
+        meta = FrameMeta(
+            camera=frame.camera,
+            slot=slot,
+            seq=frame.seq,
+            ts=frame.t_capture,
+            boxes=result.tracks.detections.xyxy,
+            track_ids=tuple(int(t) for t in result.tracks.track_id),
+            zones_json=zones_json(result),
+            speed_kmh=result.vehicle.speed_kmh,
+            indicator=result.vehicle.indicator.value,
         )
-        for cmd in commands:
-            if isinstance(cmd, ClipEnd):
-                self._put(cmd)
+        try:
+            self._inbox.put_nowait(meta)
+            self._last_sent[frame.camera] = frame.t_capture
+        except queue.Full:
+            self.dropped += 1
 
     def with_clip(self, event: Event) -> Event:
         return dataclasses.replace(event, clip=self.planner.clip_of(event))

@@ -33,10 +33,15 @@ def _clips(root: Path) -> list[tuple[float, Path, int]]:
     """(mtime, video path, bytes of video + sidecar) of every finished clip, oldest first."""
     out = []
     for video in root.rglob("*"):
-        if video.suffix in VIDEO_SUFFIXES and not video.name.startswith("."):
+        if video.suffix not in VIDEO_SUFFIXES or video.name.startswith("."):
+            continue
+        try:  # the uploader deletes clips it has sent: a file listed a moment ago may be gone
+            st = video.stat()
             sidecar = video.with_name(f"{video.stem}.frames.parquet")
-            size = video.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
-            out.append((video.stat().st_mtime, video, size))
+            side = sidecar.stat().st_size if sidecar.exists() else 0
+        except FileNotFoundError:
+            continue
+        out.append((st.st_mtime, video, st.st_size + side))
     return sorted(out)
 
 

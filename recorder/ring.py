@@ -1,11 +1,12 @@
 """A ring of raw frames in shared memory: the daemon writes, the recorder process reads.
 
-This ring *is* the pre-roll buffer: frames live only here, in RAM, until the recorder has blurred them. The daemon
-pays one memcpy per frame (~0.2 ms at 768x576) and never waits for the recorder; the recorder copies a frame out
-when it needs it. Each slot carries the sequence number written before and after the pixels (a seqlock), so a
-reader that raced a writer sees the mismatch and treats the frame as lost instead of reading half of two frames.
+A transit buffer, in RAM only: the recorder copies each frame out (into its JPEG pre-roll) well within the ring's
+depth. The daemon pays one memcpy per frame it sends (~0.2 ms at 768x576) and never waits for the recorder.
+Each slot carries the sequence number written before and after the pixels (a seqlock), so a reader that raced a
+writer sees the mismatch and treats the frame as lost instead of reading half of two frames.
 
-Memory: slots x height x width x 3 bytes; at the demo's 768x576, 10 s at 10 fps is 100 slots = 133 MB per camera.
+Memory: slots x height x width x 3 bytes; at the demo's 768x576, 12 slots (2 s at the 5 fps clips are written at)
+are 16 MB per camera.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class FrameRing:
     def __init__(self, spec: RingSpec, buf: memoryview, closer: Callable[[], None]):
         self.spec = spec
         self._close = closer
+        self._next = 0
         header_bytes = spec.slots * HEADER_FIELDS * 8
         self._header = np.ndarray((spec.slots, HEADER_FIELDS), dtype=np.int64, buffer=buf[:header_bytes])
         self._frames = np.ndarray(
@@ -53,9 +55,19 @@ class FrameRing:
 
     @classmethod
     def create(cls, name: str, slots: int, height: int, width: int) -> FrameRing:
-        """The daemon's side. Python's resource tracker unlinks the segment even if the daemon is SIGKILLed."""
+        """The daemon's side. A segment left by a killed daemon is removed by `remove_stale` at the next start."""
         spec = RingSpec(name, slots, height, width)
         shm = shared_memory.SharedMemory(name=name, create=True, size=spec.total_bytes)
+        # Reserve the pages now: on a full /dev/shm a sparse segment would SIGBUS the daemon mid-write later.
+        fd = os.open(SHM_DIR / name, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, spec.total_bytes)
+        except OSError:
+            shm.close()
+            shm.unlink()
+            raise
+        finally:
+            os.close(fd)
 
         def close() -> None:
             shm.close()
@@ -76,20 +88,23 @@ class FrameRing:
             os.close(fd)
         return cls(spec, memoryview(mapping), mapping.close)
 
-    def write(self, seq: int, t_capture: float, image: np.ndarray) -> bool:
-        """Store a frame; False (frame not stored) if its size is not the ring's."""
+    def write(self, seq: int, t_capture: float, image: np.ndarray) -> int | None:
+        """Store a frame in the next slot and return that slot (None if the frame's size is not the ring's).
+
+        Slots are used in turn, whatever the seq: frames are sent sparsely (at the clip rate), and seq % slots
+        would make them collide early."""
         if image.shape != (self.spec.height, self.spec.width, 3):
-            return False
-        slot = seq % self.spec.slots
+            return None
+        slot = self._next % self.spec.slots
+        self._next += 1
         self._header[slot, 0] = seq
         self._frames[slot] = image
         self._header[slot, 2] = np.float64(t_capture).view(np.int64)
         self._header[slot, 1] = seq
-        return True
+        return slot
 
-    def read(self, seq: int) -> tuple[np.ndarray, float] | None:
-        """A copy of frame `seq` and its capture time, or None if it was overwritten (or is being)."""
-        slot = seq % self.spec.slots
+    def read(self, slot: int, seq: int) -> tuple[np.ndarray, float] | None:
+        """A copy of frame `seq` from `slot` and its capture time, or None if it was overwritten (or is being)."""
         if self._header[slot, 1] != seq:
             return None
         image = self._frames[slot].copy()
@@ -102,3 +117,21 @@ class FrameRing:
         # Drop the numpy views first: a mapping cannot close while buffers are exported.
         del self._header, self._frames
         self._close()
+
+
+def remove_stale(prefix: str = "vigie-") -> int:
+    """Unlink rings whose daemon is gone (killed with its whole process group, nothing could clean up): they hold
+    raw frames, in RAM, until the machine reboots."""
+    removed = 0
+    for path in SHM_DIR.glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            path.unlink(missing_ok=True)
+            removed += 1
+        except PermissionError:
+            pass  # someone else's live process
+    return removed

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 WAL_NAME = "events.wal"
 
 
-def event_to_json(event: Event) -> dict:
+def event_to_json(event: Event, location_decimals: int = 2) -> dict:
+    """The log is on disk too: it gets the same coarse location as the Parquet rows, never the exact one."""
     v = event.vehicle_at_start
     return {
         "event_id": event.event_id,
@@ -42,8 +43,8 @@ def event_to_json(event: Event) -> dict:
             "indicator": v.indicator.value,
             "doors_open": v.doors_open,
             "reverse": v.reverse,
-            "lat": v.lat,
-            "lon": v.lon,
+            "lat": None if v.lat is None else round(v.lat, location_decimals),
+            "lon": None if v.lon is None else round(v.lon, location_decimals),
             "ts": v.ts,
         },
     }
@@ -95,7 +96,7 @@ def pending_events(path: Path) -> list[Event]:
 
 
 class EventWal:
-    def __init__(self, state_dir: Path):
+    def __init__(self, state_dir: Path, location_decimals: int = 2):
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / WAL_NAME
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -107,34 +108,51 @@ class EventWal:
             raise OSError(f"recorder.state_dir: {state_dir} is in use by another vigie daemon") from None
         self._lock = threading.Lock()
         self._dirty = False
+        self._decimals = location_decimals
+        self._pending: set[str] = set()  # logged (open or closed) and not yet in Parquet
         self._stop = threading.Event()
         self._syncer = threading.Thread(target=self._sync_loop, name="wal-fsync", daemon=True)
         self._syncer.start()
 
-    def _append(self, record: dict) -> None:
-        data = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    @staticmethod
+    def _line(record: dict) -> bytes:
+        return (json.dumps(record, separators=(",", ":")) + "\n").encode()
+
+    def _log_event(self, op: str, event: Event) -> None:
+        data = self._line({"op": op, "event": event_to_json(event, self._decimals)})
         with self._lock:
+            self._pending.add(event.event_id)
             os.write(self._fd, data)
             self._dirty = True
 
     def opened(self, event: Event) -> None:
-        self._append({"op": "open", "event": event_to_json(event)})
+        self._log_event("open", event)
 
     def closed(self, event: Event) -> None:
-        self._append({"op": "close", "event": event_to_json(event)})
+        self._log_event("close", event)
 
     def done(self, event_ids: list[str]) -> None:
-        self._append({"op": "done", "ids": event_ids})
+        """Mark events written to Parquet; a log with nothing pending starts afresh, so it never grows for weeks.
+        Check and truncate under one lock: an event logged in between must not be cut away."""
+        data = self._line({"op": "done", "ids": event_ids})
+        with self._lock:
+            self._pending.difference_update(event_ids)
+            if self._pending:
+                os.write(self._fd, data)
+            else:
+                os.ftruncate(self._fd, 0)
+            self._dirty = True
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(1.0):
             self.sync()
 
     def sync(self) -> None:
+        # fsync outside the lock: on an SD card it can take 100 ms, and the alert path appends under this lock.
         with self._lock:
-            if self._dirty:
-                os.fsync(self._fd)
-                self._dirty = False
+            dirty, self._dirty = self._dirty, False
+        if dirty:
+            os.fsync(self._fd)
 
     def reset(self) -> None:
         """Start an empty log (after everything in it was written to Parquet)."""

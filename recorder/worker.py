@@ -74,7 +74,6 @@ class _Camera:
     clip: ClipFile | None = None
     clip_id: str | None = None
     clip_wanted: bool = False
-    last_kept_ts: float = float("-inf")
     lost: int = 0
 
 
@@ -119,16 +118,12 @@ class Recorder:
     # -- frames -----------------------------------------------------------------------------------------------------
     def _frame(self, meta: FrameMeta) -> None:
         cam = self._cams[meta.camera]
-        # Clips run at clip_fps: a frame closer than one period (less some jitter) to the last kept one is not needed.
-        if meta.ts - cam.last_kept_ts < 0.9 / self._s.clip_fps:
-            return
-        cam.last_kept_ts = meta.ts
         # Behind by more than MAX_LAG_S: skip to the present. A clip then has fewer frames per second (the sidecar
         # keeps each frame's true time) instead of drifting ever further behind the events it must show.
         if time.time() - meta.ts > MAX_LAG_S:
             cam.lost += 1
             return
-        got = cam.ring.read(meta.seq) if cam.ring is not None else None
+        got = cam.ring.read(meta.slot, meta.seq) if cam.ring is not None else None
         if got is None:
             cam.lost += 1  # overwritten before we got to it: the recorder fell behind, the daemon did not wait
             return

@@ -119,11 +119,16 @@ def _frames(clip: ClipOnDisk):
 
 
 def _write_atomic(output: Path, write) -> None:
+    """A render holds the clip's pixels: 0600 like the clip, and visible only when complete."""
     tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
+    old_umask = os.umask(0o077)
     try:
         write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, output)
     finally:
+        os.umask(old_umask)
         tmp.unlink(missing_ok=True)
 
 

@@ -175,7 +175,7 @@ def test_a_demo_run_leaves_clips_that_match_their_events_and_no_other_pixels(bus
         assert min(ts) - slack <= r["start_ts"].timestamp() <= max(ts) + slack
     pixel_files = [p for p in var.rglob("*") if p.suffix.lower() in PIXEL_SUFFIXES]
     assert sorted(pixel_files) == sorted(videos.values())
-    assert not [p for p in var.rglob(".*") if p.is_file() and p.name != ".wal"]  # no leftover temporary file
+    assert not [p for p in var.rglob(".*") if p.is_file()]  # no leftover temporary file
 
 
 def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_config) -> None:
@@ -202,6 +202,13 @@ def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_
     finally:
         listener.close()
     alerted = [m for m in listener.of("alert") if m["level"] != "clear"]
+    logged = {
+        json.loads(line)["event"]["event_id"]
+        for line in (var / "state" / "events.wal").read_text().splitlines()
+        if line.startswith('{"op":"open"') or line.startswith('{"op":"close"')
+    }
+    assert logged, "the write-ahead log was empty at the kill"
+    assert list(Path("/dev/shm").glob(f"vigie-{proc.pid}-*")), "the killed daemon's rings should still be there"
     restart = subprocess.run(
         [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "2"],
         capture_output=True,
@@ -210,6 +217,10 @@ def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_
     )
     assert restart.returncode == 0, restart.stderr
     rows = ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()
+    ids = [r["event_id"] for r in rows]
+    assert len(ids) == len(set(ids)), "an event was written twice"
+    assert logged <= set(ids), f"events logged before the kill are missing: {logged - set(ids)}"
+    assert not list(Path("/dev/shm").glob(f"vigie-{proc.pid}-*")), "raw frames of the killed daemon left in RAM"
     for alert in alerted:
         assert any(
             r["camera"] == alert["camera"]
@@ -238,3 +249,17 @@ def test_a_full_disk_stops_clips_not_alerts_and_says_so_on_health(bus_config) ->
     assert [m for m in listener.of("alert") if m["level"] == "info"]
     assert not list((var_of(config) / "clips").rglob("*.mp4"))
     assert ds.dataset(var_of(config) / "events", partitioning="hive").count_rows() > 0
+
+
+def test_wal_starts_afresh_once_nothing_is_pending(tmp_path: Path) -> None:
+    """A daemon that runs for weeks must not keep weeks of events (and their times and places) in its log."""
+    wal = EventWal(tmp_path)
+    wal.opened(event("a", 1.0))
+    wal.opened(event("b", 2.0))
+    wal.closed(event("a", 1.0, 3.0))
+    wal.done(["a"])
+    assert (tmp_path / "events.wal").stat().st_size > 0  # b is still open
+    wal.closed(event("b", 2.0, 4.0))
+    wal.done(["b"])
+    assert (tmp_path / "events.wal").stat().st_size == 0
+    wal.close()

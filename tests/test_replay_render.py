@@ -94,6 +94,7 @@ def test_render_draws_overlays_on_every_frame_of_the_clip(recorded: Path, tmp_pa
             edge = np.s_[max(y1, 0) : y2, max(x1, 0) : max(x1, 0) + 2]  # the box's left side, where the line is
             changed_at_boxes += int(np.abs(drawn[edge].astype(int) - plain[edge].astype(int)).mean() > 20)
     assert changed_at_boxes > len(sidecar) // 2
+    assert (out.stat().st_mode & 0o777) == 0o600  # a render holds the clip's pixels
 
 
 def test_a_contact_sheet_and_every_render_is_in_the_access_log(recorded: Path, tmp_path: Path) -> None:

@@ -84,7 +84,34 @@ def test_zmq_feed_updates_the_state_and_skips_bad_messages(caplog: pytest.LogCap
         assert state.speed_kmh == 5 and state.indicator == Indicator.RIGHT
         assert state.stopped_s_ago is not None and state.stopped_s_ago < 2
         assert "speed_kmh: expected a number" in caplog.text
+        assert feed.feed_status() == "ok"
     finally:
         feed.close()
         pub.close(0)
         ctx.term()
+
+
+def test_a_silent_feed_goes_stale_and_falls_back_to_a_standing_bus() -> None:
+    """Last words must not freeze: doors open would otherwise silence every zone while the gateway is down."""
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.bind(endpoint)
+    feed = ZmqVehicle(ctx, endpoint)
+    try:
+        assert feed.feed_status() == "waiting"
+        time.sleep(0.3)
+        pub.send_multipart([b"vehicle", json.dumps({"speed_kmh": 50, "doors_open": True}).encode()])
+        deadline = time.monotonic() + 3
+        while feed.feed_status() != "ok" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert feed.state_at(time.time()).doors_open
+        time.sleep(2.3)
+        assert feed.feed_status() == "stale"
+        state = feed.state_at(time.time())
+        assert (state.speed_kmh, state.doors_open) == (0.0, False)
+    finally:
+        feed.close()
+        pub.close(0)
+        ctx.term()
+
