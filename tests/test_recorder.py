@@ -263,3 +263,42 @@ def test_wal_starts_afresh_once_nothing_is_pending(tmp_path: Path) -> None:
     wal.done(["b"])
     assert (tmp_path / "events.wal").stat().st_size == 0
     wal.close()
+
+
+def test_a_killed_recorder_is_reported_and_restarted_while_alerts_go_on(bus_config) -> None:
+    import psutil
+
+    config = recorder_config(bus_config)
+    listener = Listener(endpoint_of(config))
+    time.sleep(0.3)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "25"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        recorder = None
+        while recorder is None and time.monotonic() < deadline:
+            kids = [
+                p
+                for p in psutil.Process(daemon.pid).children()
+                if "multiprocessing" in " ".join(p.cmdline()) and "resource_tracker" not in " ".join(p.cmdline())
+            ]
+            recorder = kids[0] if kids and listener.of("alert") else None
+            time.sleep(0.2)
+        assert recorder is not None, "no recorder process, or no alert, within 60 s"
+        killed_at = time.time()
+        recorder.kill()
+        daemon.wait(timeout=60)
+    finally:
+        listener.close()
+    assert daemon.returncode == 0
+    recorder_health = [m for m in listener.of("health") if m["camera"] == "recorder" and m["sent_ts"] >= killed_at]
+    assert [m["status"] for m in recorder_health][:2] == ["offline", "ok"], recorder_health
+    assert [m for m in listener.of("alert") if m["sent_ts"] > killed_at + 1]  # alerting never stopped
+    clips = list((var_of(config) / "clips").rglob("*.frames.parquet"))
+    restarted_at = recorder_health[1]["sent_ts"]
+    assert any(max(pq.read_table(c, columns=["ts"]).column("ts").to_pylist()) > restarted_at for c in clips), (
+        "no clip frames written after the restart"
+    )
