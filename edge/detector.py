@@ -58,6 +58,20 @@ def verify_model(path: Path, expected_sha256: str | None) -> ModelInfo:
     return ModelInfo(path, digest)
 
 
+def open_session(path: Path, threads: int, what: str) -> ort.InferenceSession:
+    """A CPU onnxruntime session set up for a small shared machine; `what` names the model in errors."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    # On a 2-core bus computer, spinning threads steal the core the capture threads need.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"{what}: {path} cannot be loaded by onnxruntime: {exc}") from None
+
+
 def preprocess(images: list[np.ndarray]) -> np.ndarray:
     """BGR frames of any size → (N, 300, 300, 3) uint8 RGB, the model's input."""
     batch = np.empty((len(images), INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
@@ -75,16 +89,7 @@ class PersonDetector:
         self.info = verify_model(path, expected)
         self._threshold = config.score_threshold
         self._min_height = config.min_height
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = config.threads
-        opts.inter_op_num_threads = 1
-        # On a 2-core bus computer, spinning threads steal the core the capture threads need.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"detector.model: {path} cannot be loaded by onnxruntime: {exc}") from None
+        self._session = open_session(path, config.threads, "detector.model")
         self._input = self._session.get_inputs()[0].name
         self._outputs = [o.name for o in self._session.get_outputs()]
         self.warm_up()

@@ -7,6 +7,7 @@ footage, so the same log gives the same answers at any playback speed.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -131,16 +132,7 @@ class VehicleLog:
         last_stop = self._last_stop[i]
         stopped_ago = None if last_stop is None else max(rel - last_stop, 0.0)
         state = self._states[i]
-        return VehicleState(
-            speed_kmh=state.speed_kmh,
-            indicator=state.indicator,
-            doors_open=state.doors_open,
-            reverse=state.reverse,
-            lat=state.lat,
-            lon=state.lon,
-            ts=ts,
-            stopped_s_ago=0.0 if state.speed_kmh < MOVING_KMH else stopped_ago,
-        )
+        return dataclasses.replace(state, ts=ts, stopped_s_ago=0.0 if state.speed_kmh < MOVING_KMH else stopped_ago)
 
     def close(self) -> None:
         pass
@@ -204,16 +196,7 @@ class ZmqVehicle:
         with self._lock:
             s, last_stop = self._state, self._last_stop
         stopped_ago = None if last_stop is None else max(ts - last_stop, 0.0)
-        return VehicleState(
-            speed_kmh=s.speed_kmh,
-            indicator=s.indicator,
-            doors_open=s.doors_open,
-            reverse=s.reverse,
-            lat=s.lat,
-            lon=s.lon,
-            ts=s.ts,
-            stopped_s_ago=0.0 if s.speed_kmh < MOVING_KMH else stopped_ago,
-        )
+        return dataclasses.replace(s, stopped_s_ago=0.0 if s.speed_kmh < MOVING_KMH else stopped_ago)
 
     def close(self) -> None:
         self._stop.set()

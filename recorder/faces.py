@@ -13,10 +13,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 
 from edge.config import REPO_ROOT
-from edge.detector import ModelError, verify_model
+from edge.detector import ModelError, open_session, verify_model
 
 FACE_MODEL_PATH = REPO_ROOT / "models" / "centerface.onnx"
 # The bundled model's digest; models/centerface.md says where it came from and how it was made.
@@ -119,16 +118,7 @@ class FaceDetector:
             self.info = verify_model(path, expected)
         except ModelError as exc:
             raise ModelError(str(exc).replace("detector.model", "face model", 1)) from None
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.config.threads
-        opts.inter_op_num_threads = 1
-        # Same reason as the person detector: spinning threads would steal the cores capture and alerts need.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"face model: {path} cannot be loaded by onnxruntime: {exc}") from None
+        self._session = open_session(path, self.config.threads, "face model")
         self.warm_up()
 
     def warm_up(self) -> None:
