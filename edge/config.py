@@ -51,6 +51,16 @@ class DetectorConfig(_Strict):
     min_height: Fraction = 0.04
 
 
+class TrackingConfig(_Strict):
+    """The per-camera tracker (edge/tracker.py). Times in seconds, so cameras at different rates behave alike."""
+
+    # Boxes scoring between this and detector.score_threshold keep a known person's track alive, never start one.
+    low_score: Fraction = 0.1
+    confirm_s: Annotated[float, Field(ge=0, le=5)] = 0.1
+    # A person unseen this long (missed detections, hidden behind a post or another person) is given up.
+    lost_s: Annotated[float, Field(gt=0, le=30)] = 2.5
+
+
 class AlertsConfig(_Strict):
     endpoint: str = "tcp://127.0.0.1:5560"
     allow_remote: bool = False
@@ -104,6 +114,8 @@ class EventsConfig(_Strict):
     flush_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # Coordinates are rounded to this many decimals before they are written (2 ≈ 1 km).
     location_decimals: Annotated[int, Field(ge=0, le=3)] = 2
+    # A person who steps out of a zone and back in within this many seconds is still on the same stay (one event).
+    stay_gap_s: Annotated[float, Field(ge=0, le=60)] = 1.5
 
 
 class RecorderConfig(_Strict):
@@ -189,6 +201,7 @@ class CameraConfig(_Strict):
 class Config(_Strict):
     bus: BusConfig
     detector: DetectorConfig = DetectorConfig()
+    tracking: TrackingConfig = TrackingConfig()
     alerts: AlertsConfig = AlertsConfig()
     policy: PolicyConfig = PolicyConfig()
     vehicle: VehicleConfig = VehicleConfig()
@@ -196,6 +209,12 @@ class Config(_Strict):
     recorder: RecorderConfig = RecorderConfig()
     upload: UploadConfig | None = None
     cameras: list[CameraConfig] = Field(min_length=1, max_length=8)
+
+    @model_validator(mode="after")
+    def _low_below_confident(self) -> Config:
+        if self.tracking.low_score > self.detector.score_threshold:
+            raise ValueError("tracking.low_score: must not exceed detector.score_threshold")
+        return self
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> Config:

@@ -103,17 +103,23 @@ class PersonDetector:
     def run_batch(self, batch: np.ndarray) -> list[np.ndarray]:
         return self._session.run(self._outputs, {self._input: batch})
 
-    def detect(self, images: list[np.ndarray]) -> list[Detections]:
+    def detect(self, images: list[np.ndarray], min_score: float | None = None) -> list[Detections]:
+        """People in each image, scoring at least `min_score` (default: the configured, confident threshold).
+
+        The tracker asks for a lower `min_score`: an unsure box is how a half-hidden person still looks.
+        """
         if not images:
             return []
         raw = self.run_batch(preprocess(images))
-        return [self._postprocess(raw, i, img.shape[1], img.shape[0]) for i, img in enumerate(images)]
+        threshold = self._threshold if min_score is None else min_score
+        return [self._postprocess(raw, i, img.shape, threshold) for i, img in enumerate(images)]
 
-    def _postprocess(self, raw: list[np.ndarray], i: int, width: int, height: int) -> Detections:
+    def _postprocess(self, raw: list[np.ndarray], i: int, shape: tuple[int, ...], threshold: float) -> Detections:
+        height, width = shape[0], shape[1]
         named = dict(zip(self._outputs, raw, strict=True))
         boxes = named["detection_boxes"][i]  # ymin, xmin, ymax, xmax in 0..1
         scores = named["detection_scores"][i]
-        keep = (scores >= self._threshold) & ((boxes[:, 2] - boxes[:, 0]) >= self._min_height)
+        keep = (scores >= threshold) & ((boxes[:, 2] - boxes[:, 0]) >= self._min_height)
         b = boxes[keep]
         xyxy = np.stack([b[:, 1] * width, b[:, 0] * height, b[:, 3] * width, b[:, 2] * height], axis=1)
         n = int(keep.sum())

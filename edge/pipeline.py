@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from edge.config import Config
 from edge.detector import PersonDetector
 from edge.policy import ZoneKey, ZonePolicy
-from edge.tracker import IouTracker
+from edge.tracker import ByteTracker, TrackerConfig
 from edge.types import Alert, Detections, Event, Frame, Tracks, VehicleState, ZoneHits
 from edge.vehicle import VehicleSource
 from edge.zones import CameraZones
@@ -37,20 +37,28 @@ class BatchResult:
     inference_ms: float  # preprocessing + the one detector call for the whole batch
 
 
+def tracker_config(config: Config) -> TrackerConfig:
+    t = config.tracking
+    return TrackerConfig(
+        high_score=config.detector.score_threshold, low_score=t.low_score, confirm_s=t.confirm_s, lost_s=t.lost_s
+    )
+
+
 class CameraPipeline:
     """Tracker, zones and one policy per zone, for one camera."""
 
     def __init__(self, config: Config, camera_index: int):
         cam = config.cameras[camera_index]
         self.name = cam.name
-        self._tracker = IouTracker()
+        self._tracker = ByteTracker(tracker_config(config))
         self._zones = CameraZones(cam, config.bus)
         self._policies = [
-            ZonePolicy(ZoneKey(cam.name, cam.side, z.name), config.alerts, config.policy) for z in cam.zones
+            ZonePolicy(ZoneKey(cam.name, cam.side, z.name), config.alerts, config.policy, config.events)
+            for z in cam.zones
         ]
 
     def step(self, frame: Frame, dets: Detections, vehicle: VehicleState) -> FrameResult:
-        tracks = self._tracker.update(dets)
+        tracks = self._tracker.update(dets, frame.t_capture)
         hits = self._zones.hits(tracks, (frame.image.shape[1], frame.image.shape[0]))
         alerts, changed, opened, closed = [], [], [], []
         for policy, zone_hits in zip(self._policies, hits, strict=True):
@@ -78,7 +86,7 @@ class Pipeline:
 
     def process(self, frames: list[Frame]) -> BatchResult:
         t0 = time.perf_counter()
-        detections = self.detector.detect([f.image for f in frames])
+        detections = self.detector.detect([f.image for f in frames], self.config.tracking.low_score)
         inference_ms = (time.perf_counter() - t0) * 1000.0
         results = []
         for frame, dets in zip(frames, detections, strict=True):

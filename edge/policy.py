@@ -5,6 +5,9 @@ Pure logic, no I/O and no clock: time comes in with each frame, so replay gives 
 Why this shape (earlier French trials failed on alerts without real danger):
 - a person must be seen in a zone for `enter_frames` frames before anything is raised, and the zone clears only after
   `clear_frames` frames without anyone, so one missed detection neither raises nor drops an alert;
+- an event is one person's stay, not one track fragment: it opens once the tracker is sure of the person and they
+  have been in the zone for `enter_frames` frames; it survives the person being hidden (their track is still alive,
+  see edge/tracker.py) and short steps out of the zone (`events.stay_gap_s`), and closes only after that;
 - `warning` needs both a person and a bus about to move toward them (UN R151: turning toward that side at low speed;
   UN R159: moving off from a stop), never the turn indicator alone;
 - above the speed where a zone matters, and with the doors open (the bus is held at the stop), a zone stays quiet.
@@ -16,7 +19,7 @@ import math
 import uuid
 from dataclasses import dataclass
 
-from edge.config import AlertsConfig, PolicyConfig
+from edge.config import AlertsConfig, EventsConfig, PolicyConfig
 from edge.types import Alert, Event, Indicator, Level, Side, VehicleState, ZoneHits
 
 MOVING_KMH = 1.0  # below this the bus counts as standing still
@@ -80,10 +83,11 @@ class StepResult:
 class ZonePolicy:
     """Debounced presence, level and per-person events for one zone of one camera."""
 
-    def __init__(self, key: ZoneKey, alerts: AlertsConfig, policy: PolicyConfig):
+    def __init__(self, key: ZoneKey, alerts: AlertsConfig, policy: PolicyConfig, events: EventsConfig | None = None):
         self.key = key
         self._alerts = alerts
         self._policy = policy
+        self._stay_gap_s = (events or EventsConfig()).stay_gap_s
         self._stays: dict[int, _Stay] = {}
         self._stay_count = 0
         self.level = Level.NONE
@@ -92,7 +96,8 @@ class ZonePolicy:
         zone_level = level_for(self.key.side, vehicle, self._policy)
         opened, closed = self._update_stays(hits, vehicle, ts, zone_level)
         present = [tid for tid, s in self._stays.items() if s.confirmed and s.out_frames == 0]
-        lingering = any(s.confirmed for s in self._stays.values())
+        # The zone's level is debounced in frames, whatever the stays: the driver sees what was agreed.
+        lingering = any(s.confirmed and s.out_frames < self._alerts.clear_frames for s in self._stays.values())
         if present:
             new_level = zone_level
         elif lingering:
@@ -106,7 +111,7 @@ class ZonePolicy:
 
     def flush(self, ts: float) -> tuple[Event, ...]:
         """Close every open stay (shutdown); unconfirmed ones were never events."""
-        events = tuple(self._event(s, ts) for s in self._stays.values() if s.confirmed)
+        events = tuple(self._event(s, min(s.last_in_ts, ts)) for s in self._stays.values() if s.confirmed)
         self._stays.clear()
         self.level = Level.NONE
         return events
@@ -116,7 +121,7 @@ class ZonePolicy:
     ) -> tuple[list[Event], list[Event]]:
         seen = set()
         opened = []
-        for tid, score, dist in zip(hits.track_ids, hits.scores, hits.distances_m, strict=True):
+        for tid, sure, score, dist in zip(hits.track_ids, hits.confirmed, hits.scores, hits.distances_m, strict=True):
             seen.add(tid)
             stay = self._stays.get(tid)
             if stay is None:
@@ -130,7 +135,7 @@ class ZonePolicy:
             stay.max_score = max(stay.max_score, score)
             if not math.isnan(dist):
                 stay.min_distance_m = min(stay.min_distance_m, dist)
-            if not stay.confirmed and stay.in_frames >= self._alerts.enter_frames:
+            if not stay.confirmed and sure and stay.in_frames >= self._alerts.enter_frames:
                 stay.confirmed = True
                 stay.max_level = level
                 opened.append(self._event(stay, ts))
@@ -143,7 +148,9 @@ class ZonePolicy:
             # An unconfirmed stay is forgotten at once: a single stray detection is not an event.
             if not stay.confirmed:
                 del self._stays[tid]
-            elif stay.out_frames >= self._alerts.clear_frames:
+            # A hidden person (track alive, not seen) is still there; one seen elsewhere, or gone, has left once
+            # the gap is over. Coming back within the gap continues the same stay.
+            elif tid not in hits.hidden and ts - stay.last_in_ts > self._stay_gap_s:
                 closed.append(self._event(stay, stay.last_in_ts))
                 del self._stays[tid]
         return opened, closed

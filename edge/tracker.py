@@ -1,114 +1,175 @@
-"""A small IoU tracker so that one person walking through a zone is one event, not one per frame.
+"""Per-camera person tracker: the ByteTrack recipe (Zhang et al., ECCV 2022) with a damped Kalman filter.
 
-Greedy matching on box overlap is enough here: cameras run at 10-15 fps, people move little between frames, and a
-blind-spot zone rarely holds more than a handful of them. State is a few arrays per camera; no per-box objects.
+Why this recipe: an event is one person's stay in a zone, so the tracker must keep one id for a person through the
+moments the detector is unsure of them (partly hidden behind a post or another person, small, blurred). ByteTrack's
+observation is that those moments still produce boxes, only with low scores. So:
+
+1. every track's box is predicted to now (edge/kalman.py);
+2. confident boxes are matched to confirmed tracks, including lost ones, by global assignment on IoU;
+3. low-score boxes are matched to the confirmed tracks still unmatched that were seen on the previous frame —
+   they keep a person's track alive but never start one;
+4. tentative tracks (born on a recent frame) take what confident boxes are left; a tentative track is confirmed once
+   it has been matched for `confirm_s`, and dropped if it misses more than `tentative_gap_s` before that;
+5. confident boxes still unmatched start tentative tracks; confirmed tracks unmatched for `lost_s` are dropped.
+
+Every threshold is in seconds of the frames' own timestamps, so cameras at 10 and 15 fps behave alike. Matching is
+global (`scipy.optimize.linear_sum_assignment`), not greedy: with two people crossing, greedy takes the single best
+overlap first and can leave the other person with the wrong track.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 
+from edge.kalman import BoxKalman, MotionModel, state_to_xyxy
 from edge.types import Detections, Tracks
 
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
-    iou_match: float = 0.25
-    # A track survives this many frames without a match (a person briefly hidden, or missed by the detector).
-    max_missed: int = 10
-    # Second-chance match: centres closer than this fraction of the person's height.
-    max_centre_shift: float = 0.5
+    high_score: float = 0.4  # boxes at or above this may start tracks (the detector's confident threshold)
+    low_score: float = 0.1  # boxes between this and high_score only extend existing tracks
+    confirm_s: float = 0.1  # a tentative track matched this long after its birth is a person
+    tentative_gap_s: float = 0.15  # a tentative track unmatched longer than this was noise
+    lost_s: float = 2.5  # a confirmed track survives this long unseen (missed detections, occlusion)
+    match_iou: float = 0.2  # confident boxes against confirmed tracks
+    low_match_iou: float = 0.4  # low-score boxes: stricter, they are less certain to be this person
+    tentative_match_iou: float = 0.3
+    # A lost track's box and its candidates are grown by this fraction of their size per second lost (capped): the
+    # longer a person is unseen, the less the prediction can be trusted to overlap them (buffered IoU).
+    expand_per_s: float = 0.3
+    max_expand: float = 0.6
+    motion: MotionModel = MotionModel()
+
+
+class TrackState(enum.IntEnum):
+    TENTATIVE = 0
+    TRACKED = 1  # confirmed and matched on the latest frame
+    LOST = 2  # confirmed, unmatched for less than lost_s
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes that broadcast against each other, (..., 4) xyxy."""
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-6)
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box in a (N,4) against every box in b (M,4), xyxy."""
-    if a.shape[0] == 0 or b.shape[0] == 0:
-        return np.zeros((a.shape[0], b.shape[0]), dtype=np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)
+    return _iou(a[:, None, :], b[None, :, :]).astype(np.float32)
 
 
-def centre_closeness(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """1 - (centre distance / height of the box in a): 1 for the same centre, <= 0 a whole body height away."""
-    ca = (a[:, :2] + a[:, 2:]) * 0.5
-    cb = (b[:, :2] + b[:, 2:]) * 0.5
-    dist = np.linalg.norm(ca[:, None, :] - cb[None, :, :], axis=2)
-    height = np.maximum(a[:, 3] - a[:, 1], 1.0)
-    return 1.0 - dist / height[:, None]
+def buffered_iou(a: np.ndarray, b: np.ndarray, ratio: np.ndarray) -> np.ndarray:
+    """IoU of a (N,4) against b (M,4), both boxes of row i grown by ratio[i] of their size on every side."""
+    grow_a = (a[:, 2:] - a[:, :2]) * ratio[:, None]
+    grown_a = np.concatenate([a[:, :2] - grow_a, a[:, 2:] + grow_a], axis=1)
+    grow_b = (b[None, :, 2:] - b[None, :, :2]) * ratio[:, None, None]  # (N, M, 2)
+    grown_b = np.concatenate([b[None, :, :2] - grow_b, b[None, :, 2:] + grow_b], axis=2)
+    return _iou(grown_a[:, None, :], grown_b).astype(np.float32)
 
 
-def greedy_match(iou: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (row, col) taken in order of decreasing IoU, each row and column used once."""
-    rows, cols = np.nonzero(iou >= threshold)
-    order = np.argsort(-iou[rows, cols], kind="stable")
-    used_r: set[int] = set()
-    used_c: set[int] = set()
-    keep_r, keep_c = [], []
-    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
-        if r not in used_r and c not in used_c:
-            used_r.add(r)
-            used_c.add(c)
-            keep_r.append(r)
-            keep_c.append(c)
-    return np.array(keep_r, dtype=np.int64), np.array(keep_c, dtype=np.int64)
+def assign(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of the assignment with the highest total similarity, keeping pairs at or above threshold."""
+    if similarity.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    # Pairs under the threshold are made useless rather than forbidden, so the solver always has a full solution.
+    cost = np.where(similarity >= threshold, 1.0 - similarity, 1e3)
+    rows, cols = linear_sum_assignment(cost)
+    keep = similarity[rows, cols] >= threshold
+    return rows[keep].astype(np.int64), cols[keep].astype(np.int64)
 
 
-class IouTracker:
-    """Per-camera tracker. `update` takes one frame's detections and returns them with track ids.
-
-    Each track keeps its last box and a smoothed per-frame velocity; matching is against the box moved by that
-    velocity, so a walking person still overlaps their prediction after a few missed frames. Detections left over
-    are matched a second time on centre distance (small, jittery boxes can overlap poorly and still be one person).
-    """
+class ByteTracker:
+    """One camera's tracks as parallel arrays; `update` takes a frame's detections and its timestamp (seconds)."""
 
     def __init__(self, config: TrackerConfig | None = None):
         self._cfg = config or TrackerConfig()
-        self._boxes = np.zeros((0, 4), dtype=np.float32)
-        self._velocity = np.zeros((0, 4), dtype=np.float32)
+        self._kf = BoxKalman(self._cfg.motion)
         self._ids = np.zeros(0, dtype=np.int64)
-        self._missed = np.zeros(0, dtype=np.int64)
+        self._state = np.zeros(0, dtype=np.int8)
+        self._born = np.zeros(0)
+        self._last_hit = np.zeros(0)
+        self._mean = np.zeros((0, 8))
+        self._cov = np.zeros((0, 8, 8))
+        self._now: float | None = None
         self._next_id = 1
 
-    def update(self, dets: Detections) -> Tracks:
-        predicted = self._boxes + self._velocity * (self._missed[:, None] + 1)
-        track_rows, det_rows = self._match(predicted, dets.xyxy)
+    def update(self, dets: Detections, ts: float) -> Tracks:
+        cfg = self._cfg
+        dt = 0.0 if self._now is None else max(ts - self._now, 0.0)
+        self._now = ts
+        self._mean, self._cov = self._kf.predict(self._mean, self._cov, dt)
+        predicted = state_to_xyxy(self._mean)
 
-        det_ids = np.zeros(len(dets), dtype=np.int64)
-        det_ids[det_rows] = self._ids[track_rows]
-        velocity = np.zeros((len(dets), 4), dtype=np.float32)
-        step = (dets.xyxy[det_rows] - self._boxes[track_rows]) / (self._missed[track_rows, None] + 1)
-        velocity[det_rows] = 0.5 * self._velocity[track_rows] + 0.5 * step
-        new = np.ones(len(dets), dtype=bool)
-        new[det_rows] = False
-        n_new = int(new.sum())
-        det_ids[new] = np.arange(self._next_id, self._next_id + n_new)
-        self._next_id += n_new
+        high = np.flatnonzero(dets.score >= cfg.high_score)
+        low = np.flatnonzero((dets.score >= cfg.low_score) & (dets.score < cfg.high_score))
+        confirmed = np.flatnonzero(self._state != TrackState.TENTATIVE)
+        tentative = np.flatnonzero(self._state == TrackState.TENTATIVE)
 
-        missed = self._missed + 1
-        waiting = missed <= self._cfg.max_missed
-        waiting[track_rows] = False
+        # 1. Confident boxes against every confirmed track, lost ones with buffered boxes.
+        ratio = np.minimum((ts - self._last_hit[confirmed]) * cfg.expand_per_s, cfg.max_expand)
+        r1, c1 = assign(buffered_iou(predicted[confirmed], dets.xyxy[high], ratio), cfg.match_iou)
+        free_tracks = np.setdiff1d(confirmed, confirmed[r1])
+        free_high = np.setdiff1d(high, high[c1])
+        # 2. Low-score boxes against the confirmed tracks left that were seen on the previous frame.
+        recent = free_tracks[self._state[free_tracks] == TrackState.TRACKED]
+        r2, c2 = assign(iou_matrix(predicted[recent], dets.xyxy[low]), cfg.low_match_iou)
+        # 3. Tentative tracks take the confident boxes left.
+        r3, c3 = assign(iou_matrix(predicted[tentative], dets.xyxy[free_high]), cfg.tentative_match_iou)
+        unclaimed = np.setdiff1d(free_high, free_high[c3])
 
-        # Matched tracks take their new box; unmatched ones keep their last box while they wait.
-        self._boxes = np.concatenate([dets.xyxy, self._boxes[waiting]])
-        self._velocity = np.concatenate([velocity, self._velocity[waiting]])
-        self._ids = np.concatenate([det_ids, self._ids[waiting]])
-        self._missed = np.concatenate([np.zeros(len(dets), dtype=np.int64), missed[waiting]])
-        return Tracks(dets, det_ids)
+        track_rows = np.concatenate([confirmed[r1], recent[r2], tentative[r3]])
+        det_rows = np.concatenate([high[c1], low[c2], free_high[c3]])
+        self._correct(track_rows, det_rows, dets.xyxy, ts)
+        ids = self._ids[track_rows]
+        is_confirmed = self._state[track_rows] != TrackState.TENTATIVE
+        self._age(track_rows, ts)
+        # 4. What is still unclaimed and confident is someone new.
+        new_ids = self._start(dets.xyxy[unclaimed], ts)
 
-    def _match(self, predicted: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        rows, cols = greedy_match(iou_matrix(predicted, boxes), self._cfg.iou_match)
-        free_r = np.setdiff1d(np.arange(predicted.shape[0]), rows)
-        free_c = np.setdiff1d(np.arange(boxes.shape[0]), cols)
-        if free_r.size == 0 or free_c.size == 0:
-            return rows, cols
-        closeness = centre_closeness(predicted[free_r], boxes[free_c])
-        r2, c2 = greedy_match(closeness, 1.0 - self._cfg.max_centre_shift)
-        return np.concatenate([rows, free_r[r2]]), np.concatenate([cols, free_c[c2]])
+        rows = np.concatenate([det_rows, unclaimed])
+        ids = np.concatenate([ids, new_ids])
+        is_confirmed = np.concatenate([is_confirmed, np.zeros(new_ids.shape[0], dtype=bool)])
+        order = np.argsort(rows, kind="stable")  # detection order, so callers can line tracks up with boxes
+        return Tracks(dets.filter(rows[order]), ids[order], is_confirmed[order], self._ids.copy())
+
+    def _correct(self, rows: np.ndarray, det_rows: np.ndarray, xyxy: np.ndarray, ts: float) -> None:
+        mean, cov = self._kf.update(self._mean[rows], self._cov[rows], xyxy[det_rows])
+        self._mean[rows] = mean
+        self._cov[rows] = cov
+        self._last_hit[rows] = ts
+        ripe = (self._state[rows] == TrackState.TENTATIVE) & (ts - self._born[rows] >= self._cfg.confirm_s)
+        found = self._state[rows] == TrackState.LOST
+        self._state[rows[ripe | found]] = TrackState.TRACKED
+
+    def _age(self, matched: np.ndarray, ts: float) -> None:
+        """Unmatched confirmed tracks become lost, then go; unmatched tentative ones go sooner."""
+        unmatched = np.ones(self._ids.shape[0], dtype=bool)
+        unmatched[matched] = False
+        self._state[unmatched & (self._state == TrackState.TRACKED)] = TrackState.LOST
+        limit = np.where(self._state == TrackState.TENTATIVE, self._cfg.tentative_gap_s, self._cfg.lost_s)
+        keep = ~(unmatched & (ts - self._last_hit > limit))
+        self._ids, self._state = self._ids[keep], self._state[keep]
+        self._born, self._last_hit = self._born[keep], self._last_hit[keep]
+        self._mean, self._cov = self._mean[keep], self._cov[keep]
+
+    def _start(self, xyxy: np.ndarray, ts: float) -> np.ndarray:
+        n = xyxy.shape[0]
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        mean, cov = self._kf.initiate(xyxy)
+        self._ids = np.concatenate([self._ids, ids])
+        self._state = np.concatenate([self._state, np.full(n, TrackState.TENTATIVE, dtype=np.int8)])
+        self._born = np.concatenate([self._born, np.full(n, ts)])
+        self._last_hit = np.concatenate([self._last_hit, np.full(n, ts)])
+        self._mean = np.concatenate([self._mean, mean])
+        self._cov = np.concatenate([self._cov, cov])
+        return ids

@@ -82,7 +82,11 @@ class Detections:
 
 @dataclass(frozen=True, slots=True)
 class Tracks:
-    """One frame's detections, each with its per-camera track id (a new person gets a new id at once).
+    """One frame's tracked detections, each with its per-camera track id.
+
+    `confirmed` is false for a track born in the last moments (it may still turn out to be noise). `alive` lists
+    every track the tracker still keeps, including people unseen on this frame (hidden, or missed by the detector):
+    a stay in a zone is not over while its person's track is alive.
 
     Track ids are small integers that live only as long as the track; they never leave the bus in a form that could
     link one person across events.
@@ -90,10 +94,12 @@ class Tracks:
 
     detections: Detections
     track_id: np.ndarray  # (N,) int64
+    confirmed: np.ndarray  # (N,) bool
+    alive: np.ndarray  # (K,) int64
 
     @classmethod
     def empty(cls) -> Tracks:
-        return cls(Detections.empty(), _empty((0,), np.int64))
+        return cls(Detections.empty(), _empty((0,), np.int64), _empty((0,), bool), _empty((0,), np.int64))
 
     def __len__(self) -> int:
         return int(self.track_id.shape[0])
@@ -118,8 +124,11 @@ class ZoneHits:
 
     zone: str
     track_ids: tuple[int, ...]
+    confirmed: tuple[bool, ...]  # the tracker is sure each of them is a person (see Tracks)
     scores: tuple[float, ...]
     distances_m: tuple[float, ...]  # NaN where the camera has no ground calibration
+    # Tracks the tracker still keeps but did not see on this frame (hidden, or missed): their stays are not over.
+    hidden: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

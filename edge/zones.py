@@ -103,6 +103,7 @@ class CameraZones:
     def hits(self, tracks: Tracks, image_size: tuple[int, int]) -> list[ZoneHits]:
         """One ZoneHits per zone (possibly empty) for this frame's tracks."""
         anchors, ground, dist = self.locate(tracks.detections, image_size)
+        hidden = frozenset(int(t) for t in np.setdiff1d(tracks.alive, tracks.track_id))
         out = []
         for zone in self.zones:
             inside = zone.polygon.contains(ground if zone.on_ground else anchors)
@@ -110,8 +111,10 @@ class CameraZones:
                 ZoneHits(
                     zone=zone.name,
                     track_ids=tuple(int(t) for t in tracks.track_id[inside]),
+                    confirmed=tuple(bool(c) for c in tracks.confirmed[inside]),
                     scores=tuple(float(s) for s in tracks.detections.score[inside]),
                     distances_m=tuple(float(d) for d in dist[inside]),
+                    hidden=hidden,
                 )
             )
         return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from edge.config import AlertsConfig, PolicyConfig
+from edge.config import AlertsConfig, EventsConfig, PolicyConfig
 from edge.policy import ZoneKey, ZonePolicy, level_for
 from edge.types import Indicator, Level, Side, VehicleState, ZoneHits
 
@@ -32,10 +32,15 @@ def bus(
 
 
 def someone(distance: float = 1.25, track: int = 1) -> ZoneHits:
-    return ZoneHits("blind-spot", (track,), (0.9,), (distance,))
+    return ZoneHits("blind-spot", (track,), (True,), (0.9,), (distance,))
 
 
-NOBODY = ZoneHits("blind-spot", (), (), ())
+NOBODY = ZoneHits("blind-spot", (), (), (), ())
+
+
+def hidden(*tracks: int) -> ZoneHits:
+    """Nobody seen in the zone, but these tracks are alive: the people are hidden or missed, not gone."""
+    return ZoneHits("blind-spot", (), (), (), (), hidden=frozenset(tracks))
 
 
 def drive(side: Side, vehicle: VehicleState, hits: ZoneHits, frames: int = 10) -> Level:
@@ -97,15 +102,49 @@ def test_a_person_must_stay_enter_frames_before_an_alert() -> None:
 
 
 def test_alert_clears_only_after_clear_frames_without_anyone() -> None:
-    """A missed detection does not drop the alert; clear_frames empty frames do, and close the event."""
+    """A missed detection does not drop the alert; clear_frames empty frames do."""
     policy = ZonePolicy(ZoneKey("cam", Side.RIGHT, "z"), ALERTS, POLICY)
     for i in range(4):
         policy.step(someone(), bus(10), i * 0.1)
-    results = [policy.step(NOBODY, bus(10), 1 + i * 0.1) for i in range(5)]
+    results = [policy.step(NOBODY, bus(10), 0.4 + i * 0.1) for i in range(5)]
     assert [r.changed for r in results] == [False, False, False, False, True]
     assert results[-1].alert is not None and results[-1].alert.level == Level.NONE
-    (event,) = results[-1].closed
-    assert event.frames == 4 and event.max_level == Level.INFO and event.min_distance_m == 1.25
+
+
+def test_the_event_closes_when_the_stay_gap_is_over_and_ends_when_the_person_was_last_in() -> None:
+    policy = ZonePolicy(ZoneKey("cam", Side.RIGHT, "z"), ALERTS, POLICY, EventsConfig(stay_gap_s=1.0))
+    for i in range(4):
+        policy.step(someone(), bus(10), i * 0.1)
+    closed = [(i, ev) for i in range(1, 15) for ev in policy.step(NOBODY, bus(10), 0.3 + i * 0.1).closed]
+    ((frame, event),) = closed
+    assert frame == 11  # 1.1 s after the last sighting: more than the 1.0 s gap
+    assert event.end_ts == pytest.approx(0.3) and event.frames == 4
+    assert event.max_level == Level.INFO and event.min_distance_m == 1.25
+
+
+def test_a_person_who_steps_out_and_back_within_the_gap_is_one_event() -> None:
+    policy = ZonePolicy(ZoneKey("cam", Side.RIGHT, "z"), ALERTS, POLICY, EventsConfig(stay_gap_s=1.5))
+    frames = [someone()] * 5 + [NOBODY] * 12 + [someone()] * 5
+    closed = [ev for i, h in enumerate(frames) for ev in policy.step(h, bus(10), i * 0.1).closed]
+    assert closed == []
+    (event,) = policy.flush(10.0)
+    assert event.start_ts == 0.0 and event.end_ts == pytest.approx(2.1) and event.frames == 10
+
+
+def test_a_hidden_person_keeps_their_stay_open_however_long_the_tracker_keeps_them() -> None:
+    """Behind a post for 3 s (longer than the gap): the track is alive, so it is the same stay."""
+    policy = ZonePolicy(ZoneKey("cam", Side.RIGHT, "z"), ALERTS, POLICY, EventsConfig(stay_gap_s=1.0))
+    frames = [someone()] * 5 + [hidden(1)] * 30 + [someone()] * 5
+    closed = [ev for i, h in enumerate(frames) for ev in policy.step(h, bus(10), i * 0.1).closed]
+    assert closed == [] and len(policy.flush(10.0)) == 1
+
+
+def test_a_person_seen_only_by_an_unconfirmed_track_opens_no_event() -> None:
+    policy = ZonePolicy(ZoneKey("cam", Side.RIGHT, "z"), ALERTS, POLICY)
+    unsure = ZoneHits("blind-spot", (7,), (False,), (0.9,), (1.0,))
+    opened = [ev for i in range(5) for ev in policy.step(unsure, bus(10), i * 0.1).opened]
+    assert opened == [] and policy.level == Level.NONE
+    assert len(policy.step(someone(track=7), bus(10), 0.5).opened) == 1
 
 
 def test_one_stray_detection_is_not_an_event() -> None:
@@ -117,7 +156,7 @@ def test_one_stray_detection_is_not_an_event() -> None:
 
 def test_one_person_is_one_event_and_two_people_are_two() -> None:
     policy = ZonePolicy(ZoneKey("cam", Side.LEFT, "z"), ALERTS, POLICY)
-    both = ZoneHits("z", (1, 2), (0.8, 0.7), (1.0, 3.0))
+    both = ZoneHits("z", (1, 2), (True, True), (0.8, 0.7), (1.0, 3.0))
     for i in range(6):
         policy.step(both, bus(10, Indicator.LEFT), i * 0.1)
     events = policy.flush(1.0)
