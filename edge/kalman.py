@@ -42,9 +42,9 @@ def state_to_xyxy(mean: np.ndarray) -> np.ndarray:
     """(N, 8) states → (N, 4) corners; width and height never below one pixel."""
     w = np.maximum(mean[:, 2], 1.0)
     h = np.maximum(mean[:, 3], 1.0)
-    return np.stack(
-        [mean[:, 0] - w / 2, mean[:, 1] - h / 2, mean[:, 0] + w / 2, mean[:, 1] + h / 2], axis=1
-    ).astype(np.float32)
+    return np.stack([mean[:, 0] - w / 2, mean[:, 1] - h / 2, mean[:, 0] + w / 2, mean[:, 1] + h / 2], axis=1).astype(
+        np.float32
+    )
 
 
 class BoxKalman:
@@ -60,8 +60,10 @@ class BoxKalman:
         mean[:, :4] = xyxy_to_state(xyxy)
         h = np.maximum(mean[:, 3], 1.0)
         std = np.concatenate(
-            [np.repeat((2 * m.measurement_noise * h)[:, None], 4, axis=1),
-             np.repeat((m.initial_velocity_std * h)[:, None], 4, axis=1)],
+            [
+                np.repeat((2 * m.measurement_noise * h)[:, None], 4, axis=1),
+                np.repeat((m.initial_velocity_std * h)[:, None], 4, axis=1),
+            ],
             axis=1,
         )
         cov = np.zeros((n, 8, 8))
@@ -84,11 +86,16 @@ class BoxKalman:
         m = self.model
         f = self._transition(dt)
         h = np.maximum(mean[:, 3], 1.0)
-        q = np.concatenate(
-            [np.repeat((m.position_noise * h)[:, None] ** 2, 4, axis=1),
-             np.repeat((m.velocity_noise * h)[:, None] ** 2, 4, axis=1)],
-            axis=1,
-        ) * dt
+        q = (
+            np.concatenate(
+                [
+                    np.repeat((m.position_noise * h)[:, None] ** 2, 4, axis=1),
+                    np.repeat((m.velocity_noise * h)[:, None] ** 2, 4, axis=1),
+                ],
+                axis=1,
+            )
+            * dt
+        )
         idx = np.arange(8)
         new_cov = f @ cov @ f.T
         new_cov[:, idx, idx] += q

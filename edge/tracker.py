@@ -20,7 +20,7 @@ overlap first and can leave the other person with the wrong track.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -43,7 +43,7 @@ class TrackerConfig:
     # longer a person is unseen, the less the prediction can be trusted to overlap them (buffered IoU).
     expand_per_s: float = 0.3
     max_expand: float = 0.6
-    motion: MotionModel = MotionModel()
+    motion: MotionModel = field(default_factory=MotionModel)
 
 
 class TrackState(enum.IntEnum):

@@ -138,8 +138,9 @@ def test_a_low_score_box_keeps_a_track_alive_but_never_starts_one() -> None:
     cfg = TrackerConfig(high_score=0.5, low_score=0.1)
     tracker = ByteTracker(cfg)
     run(tracker, [_dets((0, 0, 10, 20))] * 3)
-    unsure = Detections(np.array([[0, 0, 10, 20], [80, 0, 90, 20]], np.float32), np.array([0.2, 0.2], np.float32),
-                        np.zeros(2, np.int32))
+    unsure = Detections(
+        np.array([[0, 0, 10, 20], [80, 0, 90, 20]], np.float32), np.array([0.2, 0.2], np.float32), np.zeros(2, np.int32)
+    )
     out = tracker.update(unsure, 0.3)
     assert out.track_id.tolist() == [1]
     assert out.detections.score.tolist() == pytest.approx([0.2])
