@@ -8,9 +8,12 @@ observation is that those moments still produce boxes, only with low scores. So:
 2. confident boxes are matched to confirmed tracks, including lost ones, by global assignment on IoU;
 3. low-score boxes are matched to the confirmed tracks still unmatched that were seen on the previous frame —
    they keep a person's track alive but never start one;
-4. tentative tracks (born on a recent frame) take what confident boxes are left; a tentative track is confirmed once
+4. lost tracks still unmatched may take a confident box left over that lies within their predicted uncertainty
+   (Mahalanobis gate, similar height) — beyond ByteTrack: a person walking behind a post reappears on its far side
+   while the detector, seeing only the part left of the post, had taught the filter they stopped;
+5. tentative tracks (born on a recent frame) take what confident boxes are left; a tentative track is confirmed once
    it has been matched for `confirm_s`, and dropped if it misses more than `tentative_gap_s` before that;
-5. confident boxes still unmatched start tentative tracks; confirmed tracks unmatched for `lost_s` are dropped.
+6. confident boxes still unmatched start tentative tracks; confirmed tracks unmatched for `lost_s` are dropped.
 
 Every threshold is in seconds of the frames' own timestamps, so cameras at 10 and 15 fps behave alike. Matching is
 global (`scipy.optimize.linear_sum_assignment`), not greedy: with two people crossing, greedy takes the single best
@@ -31,7 +34,13 @@ from edge.types import Detections, Tracks
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
-    high_score: float = 0.4  # boxes at or above this may start tracks (the detector's confident threshold)
+    high_score: float = 0.4  # boxes at or above this are matched first (the detector's confident threshold)
+    # A new track needs a little more than that (as in ByteTrack): a box that is only just confident is more often a
+    # duplicate of a person already tracked, or a part of them, than someone new.
+    new_track_margin: float = 0.1
+    # Nor does a box lying mostly (this share of its area) on boxes already given to tracks: two boxes on one person
+    # (a whole body and a torso), or one between two people, would otherwise become one more person and event.
+    new_track_overlap: float = 0.6
     low_score: float = 0.1  # boxes between this and high_score only extend existing tracks
     confirm_s: float = 0.1  # a tentative track matched this long after its birth is a person
     tentative_gap_s: float = 0.15  # a tentative track unmatched longer than this was noise
@@ -43,6 +52,9 @@ class TrackerConfig:
     # longer a person is unseen, the less the prediction can be trusted to overlap them (buffered IoU).
     expand_per_s: float = 0.3
     max_expand: float = 0.6
+    # Step 4: 95 % of a 2-D Gaussian lies within this squared Mahalanobis distance; heights within this ratio.
+    recover_gate: float = 5.99
+    recover_height_ratio: float = 1.5
     motion: MotionModel = field(default_factory=MotionModel)
 
 
@@ -74,6 +86,21 @@ def buffered_iou(a: np.ndarray, b: np.ndarray, ratio: np.ndarray) -> np.ndarray:
     grow_b = (b[None, :, 2:] - b[None, :, :2]) * ratio[:, None, None]  # (N, M, 2)
     grown_b = np.concatenate([b[None, :, :2] - grow_b, b[None, :, 2:] + grow_b], axis=2)
     return _iou(grown_a[:, None, :], grown_b).astype(np.float32)
+
+
+def _newcomers(candidates: np.ndarray, taken: np.ndarray, max_share: float) -> np.ndarray:
+    """Mask of candidate boxes of which at most `max_share` of the area lies on taken boxes.
+
+    Overlaps are summed, not maxed: a box straddling two tracked people (a classic duplicate between two people
+    walking together) is covered by both and is nobody new.
+    """
+    if candidates.shape[0] == 0 or taken.shape[0] == 0:
+        return np.ones(candidates.shape[0], dtype=bool)
+    a, b = candidates[:, None, :], taken[None, :, :]
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    area = np.maximum((candidates[:, 2] - candidates[:, 0]) * (candidates[:, 3] - candidates[:, 1]), 1e-6)
+    return ((w * h).sum(axis=1) / area) <= max_share
 
 
 def assign(similarity: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -122,12 +149,18 @@ class ByteTracker:
         # 2. Low-score boxes against the confirmed tracks left that were seen on the previous frame.
         recent = free_tracks[self._state[free_tracks] == TrackState.TRACKED]
         r2, c2 = assign(iou_matrix(predicted[recent], dets.xyxy[low]), cfg.low_match_iou)
-        # 3. Tentative tracks take the confident boxes left.
-        r3, c3 = assign(iou_matrix(predicted[tentative], dets.xyxy[free_high]), cfg.tentative_match_iou)
-        unclaimed = np.setdiff1d(free_high, free_high[c3])
-
-        track_rows = np.concatenate([confirmed[r1], recent[r2], tentative[r3]])
-        det_rows = np.concatenate([high[c1], low[c2], free_high[c3]])
+        # 3. Lost tracks left against confident boxes left, within their predicted uncertainty.
+        lost = free_tracks[self._state[free_tracks] == TrackState.LOST]
+        r3, c3 = assign(self._recovery(lost, dets.xyxy[free_high]), 1e-6)
+        recovered = free_high[c3]
+        free_high = np.setdiff1d(free_high, recovered)
+        # 4. Tentative tracks take the confident boxes left.
+        r4, c4 = assign(iou_matrix(predicted[tentative], dets.xyxy[free_high]), cfg.tentative_match_iou)
+        track_rows = np.concatenate([confirmed[r1], recent[r2], lost[r3], tentative[r4]])
+        det_rows = np.concatenate([high[c1], low[c2], recovered, free_high[c4]])
+        unclaimed = np.setdiff1d(free_high, free_high[c4])
+        unclaimed = unclaimed[dets.score[unclaimed] >= cfg.high_score + cfg.new_track_margin]
+        unclaimed = unclaimed[_newcomers(dets.xyxy[unclaimed], dets.xyxy[det_rows], cfg.new_track_overlap)]
         self._correct(track_rows, det_rows, dets.xyxy, ts)
         ids = self._ids[track_rows]
         is_confirmed = self._state[track_rows] != TrackState.TENTATIVE
@@ -140,6 +173,16 @@ class ByteTracker:
         is_confirmed = np.concatenate([is_confirmed, np.zeros(new_ids.shape[0], dtype=bool)])
         order = np.argsort(rows, kind="stable")  # detection order, so callers can line tracks up with boxes
         return Tracks(dets.filter(rows[order]), ids[order], is_confirmed[order], self._ids.copy())
+
+    def _recovery(self, lost: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """Similarity in 0..1 of each lost track to each box: 1 at the predicted centre, 0 at the gate or beyond,
+        and 0 for a box whose height does not fit the person's."""
+        cfg = self._cfg
+        d2 = self._kf.centre_distance(self._mean[lost], self._cov[lost], boxes)
+        heights = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)[None, :]
+        ratio = heights / np.maximum(self._mean[lost, 3], 1.0)[:, None]
+        fits = (ratio <= cfg.recover_height_ratio) & (ratio >= 1.0 / cfg.recover_height_ratio)
+        return np.where(fits, np.clip(1.0 - d2 / cfg.recover_gate, 0.0, 1.0), 0.0)
 
     def _correct(self, rows: np.ndarray, det_rows: np.ndarray, xyxy: np.ndarray, ts: float) -> None:
         mean, cov = self._kf.update(self._mean[rows], self._cov[rows], xyxy[det_rows])
