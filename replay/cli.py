@@ -21,7 +21,8 @@ from replay.query import DEFAULT_SOURCE, LEVELS, EventQuery, SourceSpec, parse_w
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from replay.compare import Label
+    from edge.config import Config
+    from replay.labels import Label
     from replay.rerun import RerunResult
 
 # Modules that pull in pyarrow, opencv or onnxruntime are imported inside each command: every `vigie` command,
@@ -217,7 +218,7 @@ def rerun(
     (e.g. right=clips/right.mp4). With none, each camera plays the file its config names.
     """
     from replay import rerun as rr
-    from replay.compare import load_labels
+    from replay.labels import load_labels
     from replay.source import read_events
 
     settings = rr.RerunSettings(
@@ -231,7 +232,7 @@ def rerun(
         baseline = read_events(SourceSpec(compare, endpoint_url), EventQuery(start=settings.start, bus=bus_id))
     bar = _Progress()
     try:
-        result = rr.rerun(settings, progress=bar.advance, on_start=bar.start)
+        result = rr.rerun(settings, progress=bar.advance, on_start=bar.start, check=_label_check(label_rows, labels))
     finally:
         bar.close()
     for note in result.notes:
@@ -246,10 +247,22 @@ def rerun(
         _judge(result, baseline, label_rows, tolerance)
 
 
+def _label_check(rows: list[Label] | None, path: Path | None) -> Callable[[Config, dict[str, int]], None]:
+    """Labels are checked against the config and the footage once both are open, before the model loads."""
+    from replay.labels import check_labels
+
+    def check(config: Config, frame_counts: dict[str, int]) -> None:
+        if rows is not None and path is not None:
+            check_labels(rows, {c.name: {z.name for z in c.zones} for c in config.cameras}, frame_counts, path)
+
+    return check
+
+
 def _judge(result: RerunResult, baseline: pa.Table | None, label_rows: list[Label] | None, tolerance: float) -> None:
     """Compare with the baseline and score against labels, using the rows as written (millisecond times), so a
     rerun folder compared later gives the same answer as this one compared now."""
-    from replay.compare import LabelRun, compare_spans, score, spans_from_table
+    from replay.compare import compare_spans, spans_from_table
+    from replay.labels import LabelRun, score
     from replay.source import read_events
     from replay.views import comparison_lines, scores_lines
 
@@ -332,3 +345,20 @@ def export_opendata(
         f"(fewer than {k_min} events, {result.suppressed_events} events) -> "
         f"{result.csv_path}, {result.parquet_path}"
     )
+
+
+@replay.command(short_help="Footage with known truth: real people walked along scripted paths.")
+@click.argument("scripts", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+def scenario(scripts: tuple[Path, ...], out: Path) -> None:
+    """Write, for each SCRIPT (TOML, see tests/scenarios/), NAME.mp4, the truth per person-stay (NAME.labels.csv)
+    and per frame (NAME.boxes.csv), and NAME.bus.toml, ready for `vigie replay rerun --labels`."""
+    from replay.scenario import generate, load_script
+
+    loaded = [(path, load_script(path)) for path in scripts]  # every script checked before any is rendered
+    for path, script in loaded:
+        files = generate(script, path.stem, out)
+        click.echo(
+            f"scenario {path.stem}: {files.frames} frames, {files.stays} person-stay(s) -> {files.video}; "
+            f"rerun with: vigie replay rerun --config {files.config} --out {out / path.stem} --labels {files.labels}"
+        )

@@ -139,16 +139,25 @@ def _ignore(_: int) -> None:
     pass
 
 
+def _no_check(config: Config, frame_counts: dict[str, int]) -> None:
+    pass
+
+
 def rerun(
-    settings: RerunSettings, progress: Callable[[int], None] = _ignore, on_start: Callable[[int], None] = _ignore
+    settings: RerunSettings,
+    progress: Callable[[int], None] = _ignore,
+    on_start: Callable[[int], None] = _ignore,
+    check: Callable[[Config, dict[str, int]], None] = _no_check,
 ) -> RerunResult:
     """Replay footage through the daemon's pipeline. `on_start` gets the expected frame count once the files are
-    open, `progress` the number of frames in each batch done."""
+    open, `progress` the number of frames in each batch done, `check` the config and each camera's frame count
+    before anything costly (it raises ReplayError on inputs that do not fit them, such as labels)."""
     config = _load_config(settings.config)
     footage = assign_footage(config, settings.footage)
     # Every input is checked before the model loads and before anything is deleted from --out.
     reader = FootageReader(footage, config, settings.start)
     try:
+        check(config, reader.frame_counts)
         vehicle, note = _vehicle(settings, config, reader.clock.base)
         detector = PersonDetector(config.detector)
         prepare_out(settings.out, settings.force)

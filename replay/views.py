@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 
-from replay.compare import Comparison, Scores, Shift, Span
+from replay.compare import Comparison, Shift, Span
+from replay.labels import Scores
 
 TABLE_COLUMNS = (  # (header, column, width)
     ("start (UTC)", "start_ts", 19),
@@ -101,14 +102,18 @@ def _ratio(v: float | None) -> str:
 
 def scores_lines(s: Scores) -> Iterator[str]:
     yield (
-        f"labels: precision {_ratio(s.precision)} ({s.true_events}/{s.events} events on a labelled person), "
-        f"recall {_ratio(s.recall)} ({s.found_labels}/{s.labels} labelled intervals found)"
+        f"labels: {s.labels} person-stay(s), {s.events} event(s): {s.matched} matched one-to-one, "
+        f"{len(s.missed)} missed, {s.extra} extra; {_ratio(s.events_per_stay)} events per stay"
     )
+    yield f"labels: precision {_ratio(s.precision)} (matched / events), recall {_ratio(s.recall)} (matched / stays)"
+    for lb in s.missed:
+        who = f"{lb.person} " if lb.person else ""
+        yield f"  missed: {who}{lb.camera}/{lb.zone} frames {lb.start_frame}..{lb.end_frame}"
     if s.delays_frames:
         yield (
             f"alert delay: mean {s.delay('mean'):.1f} frames ({s.delay('mean', 's'):.2f} s), "
             f"median {s.delay('median'):.1f} frames ({s.delay('median', 's'):.2f} s) "
-            f"over {len(s.delays_frames)} alerted interval(s)"
+            f"over {len(s.delays_frames)} alerted stay(s)"
         )
     else:
-        yield "alert delay: n/a (no alert was raised inside a labelled interval)"
+        yield "alert delay: n/a (no alert was raised inside a matched stay)"

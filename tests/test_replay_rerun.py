@@ -118,7 +118,7 @@ def test_compare_with_the_same_config_finds_no_change(baseline, tmp_path: Path) 
     assert f"0 added, 0 removed, 0 shifted (start moved > 0.5 s), 0 level changed, {n} unchanged" in result.stdout
 
 
-def test_labels_give_precision_recall_and_alert_delay(baseline, tmp_path: Path) -> None:
+def test_labels_are_matched_one_to_one_with_alert_delay(baseline, tmp_path: Path) -> None:
     """Hand labels of the rear camera's first 60 frames; a standing bus (no vehicle log) so every stay alerts."""
     config, _ = baseline
     still = tmp_path / "still.csv"
@@ -140,12 +140,13 @@ def test_labels_give_precision_recall_and_alert_delay(baseline, tmp_path: Path) 
     )
     assert result.exit_code == 0, result.output
     m = re.search(
-        r"labels: precision (\d\.\d\d) \((\d+)/(\d+) events.*recall (\d\.\d\d) \((\d+)/3 labelled", result.stdout
+        r"labels: 3 person-stay\(s\), (\d+) event\(s\): (\d+) matched one-to-one, (\d+) missed", result.stdout
     )
     assert m, result.stdout
-    assert 0 < float(m[1]) <= 1 and 0 < float(m[4]) <= 1
+    events, matched, missed = int(m[1]), int(m[2]), int(m[3])
     # The man leaving at the edge is seen for too few frames to be confirmed: he cannot be found.
-    assert int(m[5]) < 3
+    assert 0 < matched < 3 and matched + missed == 3 and matched <= events
+    assert "missed: rear/behind frames 0..4" in result.stdout
     delay = re.search(r"alert delay: mean ([\d.]+) frames \(([\d.]+) s\), median ([\d.]+) frames", result.stdout)
     assert delay, result.stdout
     assert float(delay[2]) == pytest.approx(float(delay[1]) / 10, abs=0.01)  # the footage plays at 10 fps
