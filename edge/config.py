@@ -62,6 +62,9 @@ class TrackingConfig(_Strict):
 
 
 class AlertsConfig(_Strict):
+    # "log" (stealth): the whole pipeline runs, events are written and alerts counted, but nothing is published
+    # on the alert topic: what operators run before switching a bus on (A/B against the vendor's system).
+    mode: Literal["publish", "log"] = "publish"
     endpoint: str = "tcp://127.0.0.1:5560"
     allow_remote: bool = False
     enter_frames: Annotated[int, Field(ge=1, le=100)] = 3

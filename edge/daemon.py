@@ -146,7 +146,13 @@ class Daemon:
         self.stats = RunStats()
         for r in readers:
             r.start()
-        self.options.echo(f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, alerts on {cfg.alerts.endpoint}")
+        if cfg.alerts.mode == "log":
+            self.options.echo(
+                f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, stealth mode: alerts counted and logged, "
+                f"none published (health still on {cfg.alerts.endpoint})"
+            )
+        else:
+            self.options.echo(f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, alerts on {cfg.alerts.endpoint}")
         try:
             self._loop(Stages(hub, pipeline, bus, writer, watch, recorder))
         finally:
@@ -236,9 +242,16 @@ class Daemon:
 
     def _publish(self, result: FrameResult, bus: AlertBus) -> None:
         now = time.monotonic()
+        stealth = self.config.alerts.mode == "log"
+        for alert in result.changed:
+            self.stats.tally.add(alert)
         for alert in result.alerts:
             key = ZoneKey(alert.camera, alert.side, alert.zone)
             changed = alert in result.changed
+            if stealth:  # counted above and logged here; the driver is told nothing
+                if changed:
+                    self.options.echo(format_alert(alert) + "  (stealth: not published)")
+                continue
             # Unchanged alerts are repeated now and then so a display that connects late learns the state.
             if not changed and now - self._last_sent.get(key, 0.0) < self.config.alerts.repeat_s:
                 continue

@@ -63,6 +63,8 @@ class _Stay:
     min_distance_m: float = math.inf
     max_level: Level = Level.NONE
     confirmed: bool = False
+    info_alerts: int = 0
+    warning_alerts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,9 +107,19 @@ class ZonePolicy:
         else:
             new_level = Level.NONE
         changed = new_level != self.level
+        if new_level > self.level:
+            self._count_rise(present, new_level)
         self.level = new_level
         alert = self._alert(hits, present, ts) if changed or new_level != Level.NONE else None
         return StepResult(alert, changed, tuple(opened), tuple(closed))
+
+    def _count_rise(self, present: list[int], level: Level) -> None:
+        """The driver just got an alert: it belongs to the person who has been in the zone longest."""
+        first = min((self._stays[t] for t in present), key=lambda s: (s.start_ts, s.ordinal))
+        if level == Level.WARNING:
+            first.warning_alerts += 1
+        else:
+            first.info_alerts += 1
 
     def flush(self, ts: float) -> tuple[Event, ...]:
         """Close every open stay (shutdown); unconfirmed ones were never events."""
@@ -184,4 +196,6 @@ class ZonePolicy:
             frames=stay.in_frames,
             max_score=round(stay.max_score, 3),
             vehicle_at_start=stay.vehicle_at_start,
+            info_alerts=stay.info_alerts,
+            warning_alerts=stay.warning_alerts,
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.budget import AlertTally
 from edge.capture import CameraCounters
 
 
@@ -55,6 +56,7 @@ class RunStats:
     batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     alerts: int = 0
     events: int = 0
+    tally: AlertTally = field(default_factory=AlertTally)
 
     def record_inference(self, ms: float, batch: int) -> None:
         self.inference_ms.append(ms)
@@ -98,6 +100,7 @@ class RunStats:
             "rss_mb": round(cur, 1),
             "rss_peak_mb": round(peak, 1),
             "alerts": self.alerts,
+            "driver_alerts": self.tally.budget(duration / 3600.0).as_dict(),
             "events": self.events,
             # CPU of exited child processes: the recorder, once the daemon has stopped and joined it.
             "children_cpu_s": round(os.times().children_user + os.times().children_system, 2),

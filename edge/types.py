@@ -168,3 +168,7 @@ class Event:
     max_score: float
     vehicle_at_start: VehicleState
     clip: str | None = None  # the anonymised clip that shows it, when the recorder is on
+    # Rises of the zone's level the driver saw (none → info, none/info → warning) while this person was the first
+    # one there: summed over events, exactly the alerts the driver received (the false-alert budget).
+    info_alerts: int = 0
+    warning_alerts: int = 0

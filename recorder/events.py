@@ -28,7 +28,7 @@ from recorder.wal import EventWal, pending_events
 log = logging.getLogger(__name__)
 
 _TICK = object()
-SCHEMA_VERSION = 2  # 2: + clip
+SCHEMA_VERSION = 3  # 2: + clip; 3: + info_alerts, warning_alerts
 SCHEMA_NAME = f"vigie.events/{SCHEMA_VERSION}"
 
 EVENT_SCHEMA = pa.schema(
@@ -54,6 +54,10 @@ EVENT_SCHEMA = pa.schema(
         pa.field("lon", pa.float64()),
         pa.field("model_id", pa.string(), nullable=False),
         pa.field("clip", pa.string()),  # clip id (file stem under the clips folder), null without the recorder
+        # Alerts the driver received that this person raised (see edge.types.Event); their sum is the alert count.
+        # Null in rows written before schema 3.
+        pa.field("info_alerts", pa.int16()),
+        pa.field("warning_alerts", pa.int16()),
     ],
     metadata={"vigie.schema": SCHEMA_NAME},
 )
@@ -97,6 +101,8 @@ def event_row(event: Event, sink: EventSink) -> dict:
         "lon": _coarse(v.lon, sink.location_decimals),
         "model_id": sink.model_id,
         "clip": event.clip,
+        "info_alerts": event.info_alerts,
+        "warning_alerts": event.warning_alerts,
     }
 
 

@@ -38,6 +38,8 @@ def event_to_json(event: Event, location_decimals: int = 2) -> dict:
         "frames": event.frames,
         "max_score": event.max_score,
         "clip": event.clip,
+        "info_alerts": event.info_alerts,
+        "warning_alerts": event.warning_alerts,
         "vehicle": {
             "speed_kmh": v.speed_kmh,
             "indicator": v.indicator.value,
@@ -64,6 +66,8 @@ def event_from_json(d: dict) -> Event:
         frames=d["frames"],
         max_score=d["max_score"],
         clip=d.get("clip"),
+        info_alerts=int(d.get("info_alerts", 0)),
+        warning_alerts=int(d.get("warning_alerts", 0)),
         vehicle_at_start=VehicleState(
             speed_kmh=v["speed_kmh"],
             indicator=Indicator(v["indicator"]),

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge.budget import AlertTally, Budget
 from edge.config import Config, ConfigError, load_config
 from edge.detector import ModelError, PersonDetector
 from edge.pipeline import BatchResult, Pipeline
@@ -53,6 +54,7 @@ class RerunResult:
     alerts: tuple[AlertSpan, ...]
     files: tuple[Path, ...]
     seconds: float
+    budget: Budget  # alerts as the driver would have received them, over the footage's duration
     notes: tuple[str, ...] = ()
 
     @property
@@ -172,6 +174,7 @@ def rerun(
     frames = dict.fromkeys(reader.frame_counts, 0)
     events: list[Event] = []
     timeline = _AlertTimeline()
+    tally = AlertTally()
     last_ts = reader.clock.base
     started = time.perf_counter()
     try:
@@ -179,6 +182,8 @@ def rerun(
             result = pipeline.process(list(batch.frames))
             timeline.add(result, batch.index)
             for r in result.results:
+                for alert in r.changed:
+                    tally.add(alert)
                 frames[r.frame.camera] += 1
                 events.extend(r.closed)
                 last_ts = max(last_ts, r.frame.t_capture)
@@ -201,6 +206,8 @@ def rerun(
             timeline.finish(),
             tuple(files),
             seconds,
+            # The bus operated as long as its longest camera file played (the cameras run side by side).
+            tally.budget(max((n / reader.clock.fps[c] for c, n in frames.items()), default=0.0) / 3600.0),
             tuple(n for n in [note] if n),
         )
         _write_manifest(settings, result, footage)

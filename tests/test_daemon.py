@@ -143,7 +143,7 @@ def test_events_are_written_as_a_partitioned_parquet_dataset(demo_run) -> None:
     table = ds.dataset(root, partitioning="hive").to_table()
     rows = table.to_pylist()
     assert rows and {r["camera"] for r in rows} <= {"right", "left", "front", "rear"}
-    assert table.schema.metadata[b"vigie.schema"] == b"vigie.events/2"
+    assert table.schema.metadata[b"vigie.schema"] == b"vigie.events/3"
     for r in rows:
         assert r["end_ts"] >= r["start_ts"] and r["frames"] >= 3
         assert r["speed_kmh_at_start"] == 15.0 and r["indicator_at_start"] == "right"
@@ -151,6 +151,52 @@ def test_events_are_written_as_a_partitioned_parquet_dataset(demo_run) -> None:
     assert any(r["max_level"] == "warning" and r["camera"] == "right" for r in rows)
     # Nothing that could carry pixels or follow a person from one event to the next.
     assert not {"track_id", "track_ids", "image", "thumbnail", "box"} & set(table.column_names)
+
+
+def rises(messages: list[dict]) -> int:
+    """Alerts as the driver received them: rises of a zone's level, from the messages on the bus."""
+    order = {"clear": 0, "info": 1, "warning": 2}
+    last: dict[tuple[str, str], int] = {}
+    count = 0
+    for m in messages:
+        key, level = (m["camera"], m["zone"]), order[m["level"]]
+        count += level > last.get(key, 0)
+        last[key] = level
+    return count
+
+
+def test_the_alert_budget_counts_what_the_driver_received(demo_run) -> None:
+    """Stats, the bus and the event rows agree on how many alerts the driver got (not one per event)."""
+    _, listener, tmp = demo_run
+    budget = json.loads((tmp / "stats.json").read_text())["driver_alerts"]
+    received = rises(listener.of("alert"))
+    assert received > 0 and budget["info"] + budget["warning"] == received
+    assert budget["by_side"]["right"]["warning"] > 0 and budget["per_hour"] > 0
+    table = ds.dataset(tmp / "var" / "events", partitioning="hive").to_table()
+    attributed = sum(table["info_alerts"].to_pylist()) + sum(table["warning_alerts"].to_pylist())
+    assert attributed == received < table.num_rows
+
+
+def test_stealth_mode_runs_everything_but_tells_the_driver_nothing(bus_config, tmp_path: Path) -> None:
+    """alerts.mode = "log": events and counts as usual, not one message on the alert topic."""
+    (tmp_path / "vehicle.csv").write_text(TURNING_RIGHT)
+
+    def edit(data: dict) -> None:
+        data["alerts"]["mode"] = "log"
+        data["recorder"]["enabled"] = False
+        data["vehicle"] = {"source": "log", "log": str(tmp_path / "vehicle.csv")}
+
+    config = bus_config(edit)
+    listener = Listener(endpoint_of(config))
+    try:
+        proc = run_daemon(config, "--duration", "8", "--stats", str(tmp_path / "stats.json"))
+    finally:
+        listener.close()
+    assert proc.returncode == 0, proc.stderr
+    assert "stealth mode" in proc.stdout and "(stealth: not published)" in proc.stdout
+    assert listener.of("alert") == [] and listener.of("health")
+    budget = json.loads((tmp_path / "stats.json").read_text())["driver_alerts"]
+    assert budget["info"] + budget["warning"] > 0
 
 
 def test_stats_file_has_the_promised_figures(demo_run) -> None:

@@ -114,4 +114,3 @@ def test_a_silent_feed_goes_stale_and_falls_back_to_a_standing_bus() -> None:
         feed.close()
         pub.close(0)
         ctx.term()
-
