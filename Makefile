@@ -34,6 +34,7 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,median,mean,ops
 	$(BIN)/python benchmarks/e2e.py
+	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_anonymise.py
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_upload.py

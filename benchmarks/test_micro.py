@@ -12,7 +12,7 @@ import pytest
 from edge.config import REPO_ROOT, DetectorConfig, load_config
 from edge.detector import PersonDetector, preprocess
 from edge.pipeline import CameraPipeline
-from edge.types import Frame, VehicleState
+from edge.types import Detections, Frame, VehicleState
 
 CAMERAS = ["cam_front", "cam_right", "cam_rear", "cam_left"]
 
@@ -62,3 +62,22 @@ def test_zones_tracker_policy_per_frame(benchmark, detector, frames) -> None:
 
     benchmark(step)
     assert len(dets) > 0
+
+
+def test_zones_tracker_policy_per_frame_ten_people(benchmark) -> None:
+    """The same for a crowded frame: ten people walking, two of them unsure (low-score) boxes."""
+    config = load_config(None)
+    cam = CameraPipeline(config, 1)
+    vehicle = VehicleState(speed_kmh=15.0)
+    image = np.zeros((576, 768, 3), np.uint8)
+    x0 = np.arange(10, dtype=np.float32) * 70 + 10
+    scores = np.array([0.9] * 8 + [0.25, 0.3], np.float32)
+    clock = iter(range(10**9))
+
+    def step() -> None:
+        i = next(clock)
+        x = x0 + (i % 50) * 2.0
+        xyxy = np.stack([x, np.full(10, 300.0), x + 50, np.full(10, 450.0)], axis=1).astype(np.float32)
+        cam.step(Frame("right", i, i * 0.1, image), Detections(xyxy, scores, np.zeros(10, np.int32)), vehicle)
+
+    benchmark(step)
