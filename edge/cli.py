@@ -63,9 +63,10 @@ def run(config_path: Path | None, duration: float | None, stats_path: Path | Non
     except OSError as exc:
         click.echo(f"vigie: {exc}", err=True)
         raise SystemExit(1) from None
-    lat = summary["alert_latency_ms"]
+    lat, driver = summary["alert_latency_ms"], summary["driver_alerts"]
     click.echo(
-        f"stopped after {summary['duration_s']} s: {summary['alerts']} alerts, {summary['events']} events, "
+        f"stopped after {summary['duration_s']} s: {driver['info'] + driver['warning']} driver alerts "
+        f"({summary['alerts']} level changes), {summary['events']} events, "
         f"inference p50 {summary['inference_ms']['p50']} ms, alert latency p99 {lat['p99']} ms"
     )
 

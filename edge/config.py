@@ -117,8 +117,15 @@ class EventsConfig(_Strict):
     flush_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     # Coordinates are rounded to this many decimals before they are written (2 ≈ 1 km).
     location_decimals: Annotated[int, Field(ge=0, le=3)] = 2
+    # How long the bus operated (the denominator of alerts per operating hour). Default: `operating` beside `dir`,
+    # as in the city's bucket (PREFIX/events, PREFIX/operating).
+    operating_dir: Path | None = None
     # A person who steps out of a zone and back in within this many seconds is still on the same stay (one event).
     stay_gap_s: Annotated[float, Field(ge=0, le=60)] = 1.5
+
+
+def operating_root(events: EventsConfig) -> Path:
+    return events.operating_dir if events.operating_dir is not None else events.dir.parent / "operating"
 
 
 class RecorderConfig(_Strict):

@@ -21,7 +21,7 @@ import zmq
 
 from edge.bus import AlertBus, level_text
 from edge.capture import CameraCounters, CameraReader, FrameHub
-from edge.config import Config
+from edge.config import Config, operating_root
 from edge.detector import PersonDetector
 from edge.pipeline import FrameResult, Pipeline
 from edge.policy import ZoneKey
@@ -30,6 +30,7 @@ from edge.types import Alert, Health
 from edge.vehicle import STALE_S, StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
 from recorder.events import EventSink, EventWriter
 from recorder.link import RecorderLink
+from recorder.operating import OperatingLog
 from recorder.wal import EventWal
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,9 @@ class Daemon:
         ctx = zmq.Context()
         bus = AlertBus(ctx, cfg.alerts.endpoint, cfg.bus.id)
         sink = EventSink(cfg.events.dir, cfg.bus.id, detector.info.model_id, cfg.events.location_decimals)
-        writer = EventWriter(sink, cfg.events.flush_s, EventWal(cfg.recorder.state_dir, cfg.events.location_decimals))
+        wal = EventWal(cfg.recorder.state_dir, cfg.events.location_decimals)
+        operating = OperatingLog(operating_root(cfg.events), cfg.bus.id, len(cfg.cameras), cfg.alerts.mode)
+        writer = EventWriter(sink, cfg.events.flush_s, wal, operating)
         recorder = RecorderLink(cfg) if cfg.recorder.enabled else None
         hub = FrameHub([c.name for c in cfg.cameras])
         readers = [CameraReader(c, hub) for c in cfg.cameras]

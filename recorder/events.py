@@ -18,12 +18,16 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from edge.types import Event, Level
 from recorder.wal import EventWal, pending_events
+
+if TYPE_CHECKING:
+    from recorder.operating import OperatingLog
 
 log = logging.getLogger(__name__)
 
@@ -116,18 +120,26 @@ def _fsync_dir(path: Path) -> None:
 
 def write_events(events: list[Event], sink: EventSink) -> list[Path]:
     """Write events as one Parquet file per date partition; returns the files written."""
+    ordered = sorted(events, key=lambda e: (e.start_ts, e.event_id))
+    return write_partitioned([event_row(ev, sink) for ev in ordered], EVENT_SCHEMA, sink.root, sink.bus_id)
+
+
+def write_partitioned(rows: list[dict], schema: pa.Schema, root: Path, bus_id: str, stem: str = "part") -> list[Path]:
+    """Rows (each with a `start_ts` datetime) as one zstd Parquet file per UTC date under `root/date=…/bus=…/`.
+
+    Each file is written under a hidden name, fsynced, made 0600 and renamed, so a reader never sees half of it.
+    """
     by_date: dict[str, list[dict]] = {}
-    for ev in sorted(events, key=lambda e: (e.start_ts, e.event_id)):
-        day = dt.datetime.fromtimestamp(ev.start_ts, dt.UTC).strftime("%Y-%m-%d")
-        by_date.setdefault(day, []).append(event_row(ev, sink))
+    for row in rows:
+        by_date.setdefault(row["start_ts"].strftime("%Y-%m-%d"), []).append(row)
     written = []
-    for day, rows in by_date.items():
-        folder = sink.root / f"date={day}" / f"bus={sink.bus_id}"
+    for day, day_rows in by_date.items():
+        folder = root / f"date={day}" / f"bus={bus_id}"
         folder.mkdir(parents=True, exist_ok=True)
-        first = rows[0]["start_ts"].strftime("%H%M%S")
-        name = f"part-{first}-{uuid.uuid4().hex[:12]}.parquet"
+        first = day_rows[0]["start_ts"].strftime("%H%M%S")
+        name = f"{stem}-{first}-{uuid.uuid4().hex[:12]}.parquet"
         tmp = folder / f".{name}.tmp"
-        table = pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+        table = pa.Table.from_pylist(day_rows, schema=schema)
         with open(tmp, "wb") as fh:
             pq.write_table(table, fh, compression="zstd")
             fh.flush()
@@ -156,8 +168,11 @@ class EventWriter:
     logged but never wrote is written first.
     """
 
-    def __init__(self, sink: EventSink, flush_s: float, wal: EventWal | None = None):
+    def __init__(
+        self, sink: EventSink, flush_s: float, wal: EventWal | None = None, operating: OperatingLog | None = None
+    ):
         self._sink = sink
+        self._operating = operating
         self._flush_s = flush_s
         self._wal = wal
         self._queue: queue.Queue[Event | None] = queue.Queue()
@@ -200,6 +215,8 @@ class EventWriter:
                 closing = True
             elif isinstance(item, Event):
                 pending.append(item)
+            if self._operating is not None and (closing or self._operating.due(time.time())):
+                self._operating.flush(time.time())
             if not closing and time.monotonic() < deadline:
                 continue
             deadline = time.monotonic() + self._flush_s

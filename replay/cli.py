@@ -306,12 +306,22 @@ class _Progress:
 @_filtered
 def report(source: str, endpoint_url: str | None, query: EventQuery, output: Path, tz: str) -> None:
     """One picture of the events: alerts per hour and per camera, distances, top locations."""
+    from replay.budget import store_budget
     from replay.report import ReportSettings, draw_report
     from replay.source import read_events
 
-    table = read_events(SourceSpec(source, endpoint_url), query)
-    draw_report(table, ReportSettings(output, tz, title_source=source))
+    spec = SourceSpec(source, endpoint_url)
+    table = read_events(spec, query)
+    budget = store_budget(table, spec, query)
+    draw_report(table, ReportSettings(output, tz, title_source=source, budget=budget))
     click.echo(f"report: {table.num_rows} event(s) -> {output}")
+    if budget is None:
+        click.echo("driver alerts: not recorded by these buses (event rows older than schema 3)")
+    else:
+        if budget.hours <= 0:
+            click.echo("note: no operating time in this store (…/operating beside the events): counts without a rate")
+        for line in budget.lines():
+            click.echo(line)
 
 
 @replay.command("export-opendata", short_help="Counts for the open-data portal, cells under k events removed.")

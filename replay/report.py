@@ -1,8 +1,10 @@
 """`vigie replay report`: one figure an analyst reads at a glance.
 
-Four panels: alerts by hour of day (stacked by level), alerts by camera, how close people came, and the busiest
-coarse locations. "Alerts" are events that reached info or warning; events the policy kept quiet (bus too fast,
-doors open) are counted in the title only. matplotlib is an optional extra (`pip install 'vigie[report]'`): the bus
+Four panels: alerting events by hour of day (stacked by level), by camera, how close people came, and the busiest
+coarse locations. The panels count events (people) that reached info or warning; events the policy kept quiet (bus
+too fast, doors open) are counted in the title only, and so are the alerts the driver actually received per
+operating hour (edge/budget.py), which is fewer: a zone already raised does not alert again for the next person.
+matplotlib is an optional extra (`pip install 'vigie[report]'`): the bus
 never draws charts, so it is imported here, lazily.
 """
 
@@ -17,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from edge.budget import Budget
 from replay.errors import ReplayError
 
 WIDTH_IN, HEIGHT_IN, DPI = 12.0, 8.0, 100  # 1200 x 800 px: legible on a laptop, small enough to mail
@@ -29,6 +32,7 @@ class ReportSettings:
     output: Path
     tz: str = "UTC"
     title_source: str = ""
+    budget: Budget | None = None  # driver alerts over operating hours, when the store records them
 
 
 def check_tz(name: str) -> str:
@@ -119,8 +123,12 @@ def draw_report(table: pa.Table, settings: ReportSettings) -> None:
             first, last = pc.min(table["start_ts"]).as_py(), pc.max(table["start_ts"]).as_py()
             span = f", {first:%Y-%m-%d} to {last:%Y-%m-%d}"
         quiet = table.num_rows - alerts.num_rows
+        received = ""
+        if settings.budget is not None:
+            rate = settings.budget.per_hour()
+            received = f"; driver alerts {settings.budget.total()}" + (f", {rate:.1f}/h" if rate is not None else "")
         fig.suptitle(
-            f"vigie events{span}: {alerts.num_rows} alerts ({quiet} quiet events)"
+            f"vigie events{span}: {alerts.num_rows} alerting events ({quiet} quiet){received}"
             + (f" — {settings.title_source}" if settings.title_source else ""),
             fontsize=13,
         )

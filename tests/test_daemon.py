@@ -177,6 +177,26 @@ def test_the_alert_budget_counts_what_the_driver_received(demo_run) -> None:
     assert attributed == received < table.num_rows
 
 
+def test_report_gives_the_same_alerts_per_operating_hour(demo_run) -> None:
+    """The daemon writes how long it operated beside the events; report divides the driver's alerts by it."""
+    from click.testing import CliRunner
+
+    from edge.cli import main
+
+    _, listener, tmp = demo_run
+    stats = json.loads((tmp / "stats.json").read_text())
+    operating = ds.dataset(tmp / "var" / "operating", partitioning="hive").to_table()
+    hours = sum(operating["duration_s"].to_pylist()) / 3600
+    assert hours * 3600 == pytest.approx(stats["duration_s"], abs=3.0)
+    out = CliRunner().invoke(
+        main, ["replay", "report", "--source", str(tmp / "var" / "events"), "-o", str(tmp / "report.png")]
+    )
+    assert out.exit_code == 0, out.output
+    received = rises(listener.of("alert"))
+    assert f"driver alerts: {received} (" in out.output
+    assert f"{received / hours:.1f} per operating hour" in out.output
+
+
 def test_stealth_mode_runs_everything_but_tells_the_driver_nothing(bus_config, tmp_path: Path) -> None:
     """alerts.mode = "log": events and counts as usual, not one message on the alert topic."""
     (tmp_path / "vehicle.csv").write_text(TURNING_RIGHT)

@@ -36,6 +36,7 @@ class SpoolRoot(_Strict):
 def _default_spool() -> tuple[SpoolRoot, ...]:
     return (
         SpoolRoot(name="events", dir=Path("var/events"), priority=0, kind="metadata"),
+        SpoolRoot(name="operating", dir=Path("var/operating"), priority=0, kind="metadata"),
         SpoolRoot(name="clips", dir=Path("var/clips"), priority=10, kind="clip"),
     )
 
@@ -127,8 +128,9 @@ def parse_upload(
 def load_upload_config(path: Path | None, overrides: dict | None = None, need_bucket: bool = True) -> UploadConfig:
     """Read `[upload]` from a bus config file (None: defaults only).
 
-    Without `[upload].spool`, the events root follows `[events].dir` and the clips root `[recorder].dir`, so
-    the uploader drains the folders the recorder writes to without saying them twice.
+    Without `[upload].spool`, the events root follows `[events].dir`, the operating root `[events].operating_dir`
+    (default: beside the events) and the clips root `[recorder].dir`, so the uploader drains the folders the daemon
+    writes to without saying them twice.
     """
     from edge.config import ConfigError
 
@@ -147,8 +149,13 @@ def load_upload_config(path: Path | None, overrides: dict | None = None, need_bu
         raise ConfigError(str(path), ["upload: must be a table"])
     if "spool" not in table:
         roots = [r.model_dump() for r in _default_spool()]
-        for root, section in zip(roots, ("events", "recorder"), strict=True):
-            folder = data.get(section, {}).get("dir") if isinstance(data.get(section), dict) else None
+        events = data.get("events") if isinstance(data.get("events"), dict) else {}
+        recorder = data.get("recorder") if isinstance(data.get("recorder"), dict) else {}
+        events_dir = events.get("dir")
+        beside = str(Path(events_dir).parent / "operating") if events_dir else None
+        for root, folder in zip(
+            roots, (events_dir, events.get("operating_dir") or beside, recorder.get("dir")), strict=True
+        ):
             root["dir"] = folder or root["dir"]
         table = {**table, "spool": roots}
     return parse_upload(table, str(path), overrides, need_bucket)
