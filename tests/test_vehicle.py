@@ -9,10 +9,96 @@ from pathlib import Path
 import pytest
 import zmq
 
-from edge.types import Indicator
+from edge.types import Indicator, VehicleState
 from edge.vehicle import VehicleLog, ZmqVehicle, parse_state
+from edge.vehicle_schema import LINE_CHARS, VehicleInputError, decode_message
 
 from .conftest import free_port
+from .vehicle_fuzz import malformed
+
+
+def msg(**fields: object) -> list[bytes]:
+    return [b"vehicle", json.dumps(fields).encode()]
+
+
+# (what, frames, the start of the one-line error). Every one of these either raised out of the old receiver and
+# killed the feed, or was applied.
+MALFORMED = [
+    ("401-digit integer", [b"v", b'{"speed_kmh": ' + b"9" * 401 + b"}"], "speed_kmh: expected a finite number"),
+    ("100 000 nested [", [b"v", b"[" * 100_000], "message: 100000 bytes, more than 4096"),
+    ("4 000 nested [ (within the size limit)", [b"v", b"[" * 4000], "message: nested deeper than 2 levels"),
+    ("1 MB string", msg(speed_kmh=5, indicator="x" * 1_000_000), "message: 1000033 bytes, more than 4096"),
+    ("1e308 km/h", msg(speed_kmh=1e308), "speed_kmh: must be <= 200"),
+    ("NaN speed", [b"v", b'{"speed_kmh": NaN}'], "speed_kmh: expected a finite number, got nan"),
+    ("infinite ts", [b"v", b'{"speed_kmh": 5, "ts": Infinity}'], "ts: expected a finite number, got inf"),
+    ("negative speed", msg(speed_kmh=-1), "speed_kmh: must be >= 0"),
+    ("lat 999", msg(speed_kmh=5, lat=999, lon=4.8), "lat: must be <= 90"),
+    ("lon -181", msg(speed_kmh=5, lat=45.0, lon=-181), "lon: must be >= -180"),
+    ("lat without lon", msg(speed_kmh=5, lat=45.0), "lon: missing while lat is given"),
+    ("full-width digit", msg(speed_kmh="\uff15"), "speed_kmh: expected a number, got '\uff15'"),
+    ("number as text", msg(speed_kmh="5"), "speed_kmh: expected a number, got '5'"),
+    ("boolean as speed", msg(speed_kmh=True), "speed_kmh: expected a number, got True"),
+    ("1 as doors_open", msg(speed_kmh=5, doors_open=1), "doors_open: expected true or false, got 1"),
+    ('"true" as reverse', msg(speed_kmh=5, reverse="true"), "reverse: expected true or false"),
+    ("null speed", msg(speed_kmh=None), "speed_kmh: expected a number, got None"),
+    ("speed in a list", msg(speed_kmh=[5]), "speed_kmh: expected a number, got [5]"),
+    ("unknown indicator", msg(speed_kmh=5, indicator="up"), "indicator: expected one of off/left/right/hazard"),
+    ("indicator in capitals", msg(speed_kmh=5, indicator="LEFT"), "indicator: expected one of"),
+    ("unknown field", msg(speed_kmh=5, gear=3), "gear: unknown field"),
+    ("log time in a message", msg(speed_kmh=5, t=1.0), "t: unknown field"),
+    ("no speed", msg(indicator="left"), "speed_kmh: missing"),
+    ("field given twice", [b"v", b'{"speed_kmh": 250, "speed_kmh": 5}'], "speed_kmh: given twice"),
+    ("JSON array", [b"v", b"[1, 2]"], "message: expected a JSON object, got list"),
+    ("JSON string", [b"v", b'"speed_kmh"'], "message: expected a JSON object, got str"),
+    ("not JSON", [b"v", b"speed_kmh=5"], "message: not JSON"),
+    ("trailing bytes", [b"v", b'{"speed_kmh": 5} {}'], "message: not JSON: Extra data"),
+    ("invalid UTF-8", [b"v", b'{"speed_kmh": 5, "indicator": "\xff"}'], "message: not UTF-8 (byte 31)"),
+    ("empty message", [b"v", b""], "message: empty"),
+    ("whitespace only", [b"v", b" \n "], "message: empty"),
+    ("three frames", [b"v", b"x", b'{"speed_kmh": 5}'], "message: expected 1 or 2 frames"),
+    ("JSON first, then a topic", [b'{"speed_kmh": 5}', b"vehicle"], "message: not JSON"),
+    ("oversized topic frame", [b"v" * 1000, b'{"speed_kmh": 5}'], "message: topic frame of 1000 bytes"),
+]
+
+
+@pytest.mark.parametrize(("frames", "error"), [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_a_malformed_message_is_refused_in_one_short_line_naming_its_field(frames: list[bytes], error: str) -> None:
+    with pytest.raises(VehicleInputError) as caught:
+        decode_message(frames)
+    text = str(caught.value)
+    assert text.startswith(error)
+    assert len(text) <= LINE_CHARS and "\n" not in text
+
+
+def test_no_frames_at_all_is_refused() -> None:
+    with pytest.raises(VehicleInputError, match=r"message: expected 1 or 2 frames .*, got 0"):
+        decode_message([])
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [
+        (msg(speed_kmh=0), VehicleState(speed_kmh=0.0)),
+        (msg(speed_kmh=200, indicator="hazard"), VehicleState(speed_kmh=200.0, indicator=Indicator.HAZARD)),
+        (
+            msg(speed_kmh=12.5, indicator="left", doors_open=True, reverse=False, lat=-90, lon=180, ts=1.7e9),
+            VehicleState(12.5, Indicator.LEFT, True, False, -90.0, 180.0, 1.7e9),
+        ),
+        ([b'{"speed_kmh": 30, "lat": null, "lon": null}'], VehicleState(speed_kmh=30.0)),  # one frame, no topic
+        ([b"v", b'{\n  "speed_kmh": 8,\n  "reverse": true\n}\n'], VehicleState(speed_kmh=8.0, reverse=True)),
+    ],
+    ids=["standing", "200 km/h", "every field at its limit", "no topic frame", "pretty-printed"],
+)
+def test_a_valid_message_is_read_exactly(frames: list[bytes], expected: VehicleState) -> None:
+    assert decode_message(frames) == expected
+
+
+def test_every_fuzzed_variant_is_refused_by_the_schema() -> None:
+    """300 malformed variants of valid messages (tests/vehicle_fuzz.py): each is refused, in one short line."""
+    for kind, frames in malformed(300):
+        with pytest.raises(VehicleInputError) as caught:
+            decode_message(frames)
+        assert len(str(caught.value)) <= LINE_CHARS, kind
 
 
 @pytest.mark.parametrize(
@@ -114,4 +200,3 @@ def test_a_silent_feed_goes_stale_and_falls_back_to_a_standing_bus() -> None:
         feed.close()
         pub.close(0)
         ctx.term()
-
