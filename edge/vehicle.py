@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import math
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +22,7 @@ import zmq
 
 from edge.policy import MOVING_KMH
 from edge.types import Indicator, VehicleState
+from edge.vehicle_schema import LINE_CHARS, VehicleInputError, clip, decode_message
 
 log = logging.getLogger(__name__)
 
@@ -139,14 +141,27 @@ class VehicleLog:
 
 
 STALE_S = 2.0  # a feed silent this long is treated as lost
+LOG_EVERY_S = 1.0  # at most one rejection line a second: a gateway sending only bad messages must not fill the disk
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCounts:
+    """What the live feed has received so far, for `health` and the run's stats."""
+
+    applied: int = 0
+    rejected: int = 0
+    last_rejection: str = ""  # "field: reason" of the latest rejected message, one clipped line
 
 
 class ZmqVehicle:
     """Subscribes to the bus's vehicle-state feed (JSON, one message per update) on a background thread.
 
     A feed that falls silent must not freeze its last word: "doors open" or "50 km/h" would silence every zone for
-    as long as the gateway is down. After STALE_S without a message the state falls back to a bus standing with its
-    doors closed (every zone informs, nothing warns) and `feed_status()` says so, for the `health` topic.
+    as long as the gateway is down. After STALE_S without a valid message the state falls back to a bus standing with
+    its doors closed (every zone informs, nothing warns) and `feed_status()` says so, for the `health` topic.
+
+    Each message is decoded inside its own guard (vehicle_schema.decode_message, with size and depth limits): a bad
+    one is counted, logged in one clipped line and dropped, and the next one is read as if nothing had happened.
     """
 
     def __init__(self, ctx: zmq.Context, endpoint: str):
@@ -159,6 +174,9 @@ class ZmqVehicle:
         self._state = VehicleState()
         self._last_stop: float | None = None
         self._last_msg: float | None = None
+        self._counts = FeedCounts()
+        self._next_log = 0.0
+        self._unlogged = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vehicle", daemon=True)
         self._thread.start()
@@ -166,22 +184,53 @@ class ZmqVehicle:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                parts = self._sock.recv_multipart()
+                frames = self._sock.recv_multipart()
             except zmq.Again:
                 continue
-            except zmq.ZMQError:
-                return
-            try:
-                state = parse_state(json.loads(parts[-1]))
-            except (ValueError, UnicodeDecodeError) as exc:
-                log.warning("vehicle message rejected: %s", exc)
+            except zmq.ContextTerminated:
+                return  # shutting down
+            except Exception as exc:  # e.g. no memory for a huge message: the feed must outlive it too
+                if self._stop.is_set() or self._sock.closed:
+                    return
+                log.warning("%s", clip(f"vehicle feed: receive failed: {type(exc).__name__}: {exc}", LINE_CHARS))
+                self._stop.wait(1.0)  # an error that repeats is logged once a second, not in a hot loop
                 continue
-            now = time.time()
-            with self._lock:
-                self._state = state
-                self._last_msg = now
-                if state.speed_kmh < MOVING_KMH:
-                    self._last_stop = now
+            self._take(frames)
+
+    def _take(self, frames: Sequence[bytes]) -> None:
+        try:
+            state = decode_message(frames)
+        except VehicleInputError as exc:
+            self._reject(str(exc))
+            return
+        except Exception as exc:  # a bug in decoding must cost one message, never the feed
+            log.debug("vehicle message decoding failed", exc_info=True)
+            self._reject(f"message: could not be decoded ({type(exc).__name__}: {exc})")
+            return
+        now = time.time()
+        with self._lock:
+            self._state = state
+            self._last_msg = now
+            self._counts = dataclasses.replace(self._counts, applied=self._counts.applied + 1)
+            if state.speed_kmh < MOVING_KMH:
+                self._last_stop = now
+
+    def _reject(self, reason: str) -> None:
+        reason = clip(reason, LINE_CHARS)
+        with self._lock:
+            self._counts = dataclasses.replace(self._counts, rejected=self._counts.rejected + 1, last_rejection=reason)
+        now = time.monotonic()
+        if now < self._next_log:
+            self._unlogged += 1
+            return
+        more = f" (and {self._unlogged} more since the last line)" if self._unlogged else ""
+        # The count goes before the reason so that clipping the line can only shorten the quoted input.
+        log.warning("%s", clip(f"vehicle message rejected{more}: {reason}", LINE_CHARS))
+        self._next_log, self._unlogged = now + LOG_EVERY_S, 0
+
+    def counts(self) -> FeedCounts:
+        with self._lock:
+            return self._counts
 
     def feed_status(self) -> str:
         with self._lock:

@@ -1,20 +1,33 @@
-"""Vehicle state: message validation, recorded logs, and the live ZeroMQ feed."""
+"""Vehicle state: the message schema, the live ZeroMQ feed that must outlive any message, and recorded logs."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import zmq
 
 from edge.types import Indicator, VehicleState
-from edge.vehicle import VehicleLog, ZmqVehicle, parse_state
-from edge.vehicle_schema import LINE_CHARS, VehicleInputError, decode_message
+from edge.vehicle import LOG_EVERY_S, STALE_S, VehicleLog, ZmqVehicle, parse_state
+from edge.vehicle_schema import LINE_CHARS, MAX_MESSAGE_BYTES, VehicleInputError, decode_message
 
 from .conftest import free_port
 from .vehicle_fuzz import malformed
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> float:
+    """Poll `condition` until it holds; the seconds it took. Fails after `timeout`: tests never sleep blindly."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+    return time.monotonic() - start
 
 
 def msg(**fields: object) -> list[bytes]:
@@ -151,52 +164,123 @@ def test_a_bad_log_row_names_line_and_field(tmp_path: Path) -> None:
         VehicleLog(log, t0=0.0)
 
 
-def test_zmq_feed_updates_the_state_and_skips_bad_messages(caplog: pytest.LogCaptureFixture) -> None:
+@dataclass
+class Gateway:
+    """The bus's side of the feed: an XPUB socket, so a test can wait for the subscription instead of sleeping."""
+
+    pub: zmq.Socket
+    feed: ZmqVehicle
+
+    def send(self, frames: list[bytes]) -> None:
+        self.pub.send_multipart(frames)
+
+    def apply(self, frames: list[bytes]) -> None:
+        """Send a valid message and wait until the feed has applied it."""
+        applied = self.feed.counts().applied
+        self.send(frames)
+        wait_until(lambda: self.feed.counts().applied > applied, "the valid message to be applied")
+
+
+@pytest.fixture
+def gateway() -> Iterator[Gateway]:
     endpoint = f"tcp://127.0.0.1:{free_port()}"
     ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
+    pub = ctx.socket(zmq.XPUB)
     pub.bind(endpoint)
     feed = ZmqVehicle(ctx, endpoint)
     try:
-        time.sleep(0.3)  # let the subscription reach the publisher
-        pub.send_multipart([b"vehicle", json.dumps({"speed_kmh": 0, "doors_open": True}).encode()])
-        pub.send_multipart([b"vehicle", json.dumps({"speed_kmh": 5, "indicator": "right"}).encode()])
-        pub.send_multipart([b"vehicle", b'{"speed_kmh": "oops"}'])
-        deadline = time.monotonic() + 3
-        while feed.state_at(time.time()).speed_kmh != 5 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.2)
-        state = feed.state_at(time.time())
-        assert state.speed_kmh == 5 and state.indicator == Indicator.RIGHT
-        assert state.stopped_s_ago is not None and state.stopped_s_ago < 2
-        assert "speed_kmh: expected a number" in caplog.text
-        assert feed.feed_status() == "ok"
+        assert pub.poll(5000), "the feed never subscribed"
+        assert pub.recv() == b"\x01"  # subscribe to everything
+        yield Gateway(pub, feed)
     finally:
         feed.close()
         pub.close(0)
         ctx.term()
 
 
-def test_a_silent_feed_goes_stale_and_falls_back_to_a_standing_bus() -> None:
+def test_the_feed_applies_good_messages_and_skips_bad_ones(gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    gateway.apply(msg(speed_kmh=0, doors_open=True))
+    gateway.send(msg(speed_kmh="oops"))
+    gateway.apply(msg(speed_kmh=5, indicator="right"))
+    state = gateway.feed.state_at(time.time())
+    assert state.speed_kmh == 5 and state.indicator == Indicator.RIGHT and not state.doors_open
+    assert state.stopped_s_ago is not None and state.stopped_s_ago < 2
+    counts = gateway.feed.counts()
+    assert (counts.applied, counts.rejected) == (2, 1)
+    assert counts.last_rejection == "speed_kmh: expected a number, got 'oops'"
+    assert "vehicle message rejected: speed_kmh: expected a number, got 'oops'" in caplog.text
+    assert gateway.feed.feed_status() == "ok"
+
+
+def test_no_malformed_message_stops_the_feed(gateway: Gateway) -> None:
+    """Each message of the table, each followed by a valid one that must still be applied; all of them counted."""
+    for i, (what, frames, _) in enumerate(MALFORMED, start=1):
+        gateway.send(frames)
+        gateway.apply(msg(speed_kmh=float(i), indicator="left"))
+        counts = gateway.feed.counts()
+        assert (counts.applied, counts.rejected) == (i, i), what
+        assert gateway.feed.state_at(time.time()).speed_kmh == float(i), what
+    assert gateway.feed.feed_status() == "ok"
+
+
+def test_three_hundred_fuzzed_messages_change_nothing_and_the_feed_goes_on(gateway: Gateway) -> None:
+    gateway.apply(msg(speed_kmh=42.0, indicator="hazard", doors_open=True, lat=45.0, lon=4.8))
+    before = gateway.feed.state_at(time.time())
+    variants = malformed(300)
+    for _, frames in variants:
+        gateway.send(frames)
+    wait_until(lambda: gateway.feed.counts().rejected == len(variants), "every variant to be rejected", timeout=20)
+    assert gateway.feed.counts().applied == 1  # none of the 300 was applied
+    if gateway.feed.feed_status() == "ok":  # on a slow machine the feed may have gone stale meanwhile: also safe
+        assert gateway.feed.state_at(time.time()) == before
+    gateway.apply(msg(speed_kmh=7.0))
+    assert gateway.feed.state_at(time.time()).speed_kmh == 7.0 and gateway.feed.feed_status() == "ok"
+
+
+def test_a_huge_bad_value_makes_one_short_log_line(gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    """Within the size limit a bad value is quoted, but clipped; beyond it, only its size is told."""
+    caplog.set_level(logging.WARNING, logger="edge.vehicle")
+    long_field = "k" * (MAX_MESSAGE_BYTES - 40)
+    gateway.send([b"v", json.dumps({"speed_kmh": 5, long_field: 1}).encode()])
+    gateway.apply(msg(speed_kmh=1))
+    assert gateway.feed.counts().last_rejection.startswith("'kkkk") and "unknown field" in caplog.text
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge.vehicle"]
+    assert lines and all(len(line) <= LINE_CHARS and "\n" not in line for line in lines)
+
+
+def test_a_flood_of_bad_messages_is_counted_but_logged_at_most_once_a_second(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="edge.vehicle")
+    start = time.monotonic()
+    for _ in range(500):
+        gateway.send(msg(speed_kmh=5, indicator="LEFT"))
+    wait_until(lambda: gateway.feed.counts().rejected == 500, "500 rejections")
+    gateway.send(msg(speed_kmh=5, indicator="LEFT"))
+    wait_until(lambda: gateway.feed.counts().rejected == 501, "one more rejection")
+    elapsed = time.monotonic() - start
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge.vehicle"]
+    assert 1 <= len(lines) <= 1 + elapsed / LOG_EVERY_S
+    assert lines[0].startswith("vehicle message rejected: indicator: expected one of")
+
+
+def test_a_silent_feed_goes_stale_and_falls_back_to_a_standing_bus(gateway: Gateway) -> None:
     """Last words must not freeze: doors open would otherwise silence every zone while the gateway is down."""
-    endpoint = f"tcp://127.0.0.1:{free_port()}"
-    ctx = zmq.Context()
-    pub = ctx.socket(zmq.PUB)
-    pub.bind(endpoint)
-    feed = ZmqVehicle(ctx, endpoint)
-    try:
-        assert feed.feed_status() == "waiting"
-        time.sleep(0.3)
-        pub.send_multipart([b"vehicle", json.dumps({"speed_kmh": 50, "doors_open": True}).encode()])
-        deadline = time.monotonic() + 3
-        while feed.feed_status() != "ok" and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert feed.state_at(time.time()).doors_open
-        time.sleep(2.3)
-        assert feed.feed_status() == "stale"
-        state = feed.state_at(time.time())
-        assert (state.speed_kmh, state.doors_open) == (0.0, False)
-    finally:
-        feed.close()
-        pub.close(0)
-        ctx.term()
+    assert gateway.feed.feed_status() == "waiting"
+    gateway.apply(msg(speed_kmh=50, doors_open=True))
+    assert gateway.feed.state_at(time.time()).doors_open
+    took = wait_until(lambda: gateway.feed.feed_status() == "stale", "the feed to go stale", timeout=STALE_S + 3)
+    assert took >= STALE_S - 0.1
+    state = gateway.feed.state_at(time.time())
+    assert (state.speed_kmh, state.doors_open) == (0.0, False)
+
+
+def test_a_feed_of_bad_messages_only_goes_stale_too(gateway: Gateway) -> None:
+    """Rejected messages are not signs of life: a gateway sending only bad ones leaves the bus 'standing'."""
+    gateway.apply(msg(speed_kmh=50, doors_open=True))
+    deadline = time.monotonic() + STALE_S + 3
+    while gateway.feed.feed_status() == "ok" and time.monotonic() < deadline:
+        gateway.send(msg(speed_kmh=50, doors_open=1))
+        time.sleep(0.05)  # pacing the sender, not waiting for a result
+    assert gateway.feed.feed_status() == "stale" and gateway.feed.counts().rejected > 0
+    assert not gateway.feed.state_at(time.time()).doors_open
