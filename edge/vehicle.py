@@ -6,10 +6,8 @@ footage, so the same log gives the same answers at any playback speed.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
-import math
 import threading
 import time
 from bisect import bisect_right
@@ -21,68 +19,17 @@ from typing import Protocol
 import zmq
 
 from edge.policy import MOVING_KMH
-from edge.types import Indicator, VehicleState
+from edge.types import VehicleState
+from edge.vehicle_log import read_log
 from edge.vehicle_schema import LINE_CHARS, VehicleInputError, clip, decode_message
 
 log = logging.getLogger(__name__)
-
-_BOOL_TEXT = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
 class VehicleSource(Protocol):
     def state_at(self, ts: float) -> VehicleState: ...
 
     def close(self) -> None: ...
-
-
-def _as_bool(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _BOOL_TEXT:
-        return _BOOL_TEXT[value.strip().lower()]
-    raise ValueError(f"{name}: expected true/false, got {value!r}")
-
-
-def _as_float(name: str, value: object, optional: bool = False) -> float | None:
-    if optional and (value is None or value == ""):
-        return None
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return out
-
-
-def parse_state(fields: dict) -> VehicleState:
-    """A VehicleState from a JSON message or a log row; raises ValueError naming the bad field."""
-    if not isinstance(fields, dict):
-        raise ValueError(f"message: expected a JSON object, got {type(fields).__name__}")
-    unknown = set(fields) - {"speed_kmh", "indicator", "doors_open", "reverse", "lat", "lon", "ts", "t"}
-    if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: unknown field")
-    if "speed_kmh" not in fields:
-        raise ValueError("speed_kmh: missing")
-    speed = _as_float("speed_kmh", fields["speed_kmh"])
-    assert speed is not None
-    if speed < 0:
-        raise ValueError(f"speed_kmh: must be >= 0, got {speed}")
-    try:
-        indicator = Indicator(str(fields.get("indicator", "off") or "off").lower())
-    except ValueError:
-        raise ValueError(f"indicator: expected one of off/left/right/hazard, got {fields['indicator']!r}") from None
-    return VehicleState(
-        speed_kmh=speed,
-        indicator=indicator,
-        doors_open=_as_bool("doors_open", fields.get("doors_open", False)),
-        reverse=_as_bool("reverse", fields.get("reverse", False)),
-        lat=_as_float("lat", fields.get("lat"), optional=True),
-        lon=_as_float("lon", fields.get("lon"), optional=True),
-        ts=_as_float("ts", fields.get("ts", 0.0)) or 0.0,
-    )
 
 
 class StaticVehicle:
@@ -96,7 +43,7 @@ class StaticVehicle:
 
 
 class VehicleLog:
-    """A recorded CSV log with a `t` column (seconds from the start of the log) and the state fields.
+    """A recorded CSV or Parquet log with a `t` column (seconds from the start of the log) and the message fields.
 
     Playback starts at `t0` (the daemon's start, or 0 in replay) and loops if asked, like the demo's endless drive.
     """
@@ -104,26 +51,11 @@ class VehicleLog:
     def __init__(self, path: Path, t0: float, loop: bool = True):
         self._t0 = t0
         self._loop = loop
-        self._times: list[float] = []
-        self._states: list[VehicleState] = []
+        self._times, self._states = read_log(Path(path))
         self._last_stop: list[float | None] = []
-        with open(path, newline="", encoding="utf-8") as fh:
-            for line_no, row in enumerate(csv.DictReader(fh), start=2):
-                try:
-                    t = _as_float("t", row.get("t"))
-                    state = parse_state(row)
-                except ValueError as exc:
-                    raise ValueError(f"{path}:{line_no}: {exc}") from None
-                assert t is not None
-                if self._times and t <= self._times[-1]:
-                    raise ValueError(f"{path}:{line_no}: t: must increase, got {t} after {self._times[-1]}")
-                stopped = state.speed_kmh < MOVING_KMH
-                prev_stop = self._last_stop[-1] if self._last_stop else None
-                self._times.append(t)
-                self._states.append(state)
-                self._last_stop.append(t if stopped else prev_stop)
-        if not self._times:
-            raise ValueError(f"{path}: no rows")
+        for t, state in zip(self._times, self._states, strict=True):
+            prev_stop = self._last_stop[-1] if self._last_stop else None
+            self._last_stop.append(t if state.speed_kmh < MOVING_KMH else prev_stop)
         self._span = self._times[-1] + (self._times[1] - self._times[0] if len(self._times) > 1 else 1.0)
 
     def state_at(self, ts: float) -> VehicleState:

@@ -7,13 +7,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import zmq
 
 from edge.types import Indicator, VehicleState
-from edge.vehicle import LOG_EVERY_S, STALE_S, VehicleLog, ZmqVehicle, parse_state
+from edge.vehicle import LOG_EVERY_S, STALE_S, ZmqVehicle
 from edge.vehicle_schema import LINE_CHARS, MAX_MESSAGE_BYTES, VehicleInputError, decode_message
 
 from .conftest import free_port
@@ -112,56 +111,6 @@ def test_every_fuzzed_variant_is_refused_by_the_schema() -> None:
         with pytest.raises(VehicleInputError) as caught:
             decode_message(frames)
         assert len(str(caught.value)) <= LINE_CHARS, kind
-
-
-@pytest.mark.parametrize(
-    ("fields", "error"),
-    [
-        ({}, "speed_kmh: missing"),
-        ({"speed_kmh": "fast"}, "speed_kmh: expected a number"),
-        ({"speed_kmh": -3}, "speed_kmh: must be >= 0"),
-        ({"speed_kmh": float("nan")}, "speed_kmh: expected a finite number"),
-        ({"speed_kmh": 5, "indicator": "up"}, "indicator: expected one of"),
-        ({"speed_kmh": 5, "doors_open": "maybe"}, "doors_open: expected true/false"),
-        ({"speed_kmh": 5, "gear": 3}, "gear: unknown field"),
-        ([1, 2], "message: expected a JSON object"),
-    ],
-)
-def test_bad_messages_name_the_field(fields: object, error: str) -> None:
-    with pytest.raises(ValueError, match=error):
-        parse_state(fields)  # type: ignore[arg-type]
-
-
-def test_a_good_message() -> None:
-    s = parse_state({"speed_kmh": 12.5, "indicator": "LEFT", "doors_open": False, "reverse": 0, "lat": 45.1, "ts": 3})
-    assert (s.speed_kmh, s.indicator, s.doors_open, s.reverse, s.lat, s.lon) == (
-        12.5,
-        Indicator.LEFT,
-        False,
-        False,
-        45.1,
-        None,
-    )
-
-
-def test_log_playback_loops_and_knows_when_the_bus_last_stood_still(tmp_path: Path) -> None:
-    log = tmp_path / "v.csv"
-    log.write_text(
-        "t,speed_kmh,indicator,doors_open,reverse\n0,0,off,true,false\n2,6,off,false,false\n4,30,right,false,false\n"
-    )
-    v = VehicleLog(log, t0=100.0, loop=True)
-    assert v.state_at(100.5).doors_open and v.state_at(100.5).stopped_s_ago == 0.0
-    moving_off = v.state_at(103.0)
-    assert moving_off.speed_kmh == 6 and moving_off.stopped_s_ago == pytest.approx(3.0)
-    assert v.state_at(105.0).indicator == Indicator.RIGHT
-    assert v.state_at(106.5).doors_open  # the 6 s log has looped
-
-
-def test_a_bad_log_row_names_line_and_field(tmp_path: Path) -> None:
-    log = tmp_path / "v.csv"
-    log.write_text("t,speed_kmh,indicator\n0,10,off\n1,ten,off\n")
-    with pytest.raises(ValueError, match=r"v.csv:3: speed_kmh: expected a number"):
-        VehicleLog(log, t0=0.0)
 
 
 @dataclass
