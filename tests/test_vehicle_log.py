@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
+from edge.cli import main
 from edge.types import Indicator
 from edge.vehicle import VehicleLog
 from edge.vehicle_log import VehicleLogError, read_log
@@ -120,3 +124,35 @@ def test_a_parquet_log_goes_through_the_same_schema(tmp_path: Path) -> None:
     broken.write_bytes(b"PAR1 not really")
     with pytest.raises(VehicleLogError, match=r"broken.parquet: not a readable Parquet file"):
         read_log(broken)
+
+
+@pytest.fixture
+def bad_log_config(bus_config, tmp_path: Path) -> Path:
+    bad = tmp_path / "drive.csv"
+    bad.write_text(HEADER + "0,5,off,false,false,,\n1,\uff15,off,false,false,,\n", encoding="utf-8")
+
+    def use_bad_log(data: dict) -> None:
+        data["vehicle"] = {"source": "log", "log": str(bad)}
+
+    return bus_config(use_bad_log)
+
+
+def test_check_config_refuses_a_bad_vehicle_log_in_one_line(bad_log_config: Path) -> None:
+    result = CliRunner().invoke(main, ["check-config", str(bad_log_config)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"{bad_log_config}: vehicle.log: {bad_log_config.parent / 'drive.csv'}:3: speed_kmh: expected a number, "
+        "got '\uff15'"
+    ]
+
+
+def test_run_refuses_a_bad_vehicle_log_at_start_with_exit_2(bad_log_config: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "edge", "run", "--config", str(bad_log_config), "--duration", "5"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "drive.csv:3: speed_kmh: expected a number" in proc.stderr
