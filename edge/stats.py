@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.capture import CameraCounters
+from edge.vehicle import FeedCounts
 
 
 def rss_mb() -> tuple[float, float]:
@@ -55,6 +56,7 @@ class RunStats:
     batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     alerts: int = 0
     events: int = 0
+    vehicle: FeedCounts = field(default_factory=FeedCounts)  # live feed messages; zeros without one
 
     def record_inference(self, ms: float, batch: int) -> None:
         self.inference_ms.append(ms)
@@ -99,6 +101,7 @@ class RunStats:
             "rss_peak_mb": round(peak, 1),
             "alerts": self.alerts,
             "events": self.events,
+            "vehicle": {"applied": self.vehicle.applied, "rejected": self.vehicle.rejected},
             # CPU of exited child processes: the recorder, once the daemon has stopped and joined it.
             "children_cpu_s": round(os.times().children_user + os.times().children_system, 2),
         }

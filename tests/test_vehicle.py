@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
+import sys
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import zmq
@@ -233,3 +238,60 @@ def test_a_feed_of_bad_messages_only_goes_stale_too(gateway: Gateway) -> None:
         time.sleep(0.05)  # pacing the sender, not waiting for a result
     assert gateway.feed.feed_status() == "stale" and gateway.feed.counts().rejected > 0
     assert not gateway.feed.state_at(time.time()).doors_open
+
+
+def test_the_daemon_reports_rejected_messages_on_health_and_in_its_stats(bus_config, tmp_path: Path) -> None:
+    """A live daemon fed by a gateway: bad messages show on `health` (camera "vehicle") and in the --stats file."""
+    vehicle_endpoint = f"tcp://127.0.0.1:{free_port()}"
+
+    def live_feed(data: dict) -> None:
+        data["vehicle"] = {"source": "zmq", "endpoint": vehicle_endpoint}
+        data["recorder"]["enabled"] = False
+
+    config = bus_config(live_feed)
+    alerts_endpoint = tomllib.loads(config.read_text())["alerts"]["endpoint"]
+    stats_path = tmp_path / "stats.json"
+    ctx = zmq.Context()
+    pub, sub = ctx.socket(zmq.XPUB), ctx.socket(zmq.SUB)
+    pub.bind(vehicle_endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, b"health")
+    sub.connect(alerts_endpoint)
+    health: list[dict] = []
+
+    def heard(condition: Callable[[dict], bool]) -> bool:
+        while sub.poll(10):
+            health.append(json.loads(sub.recv_multipart()[1]))
+        return any(condition(h) for h in health)
+
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "60", "--stats", str(stats_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: bool(pub.poll(10)) and pub.recv() == b"\x01", "the daemon to subscribe", timeout=60)
+        wait_until(lambda: heard(lambda h: True), "the daemon's first health message", timeout=60)
+        for frames in (msg(speed_kmh=1e308), msg(speed_kmh="\uff15"), [b"v", b"[" * 100_000]):
+            pub.send_multipart(frames)
+
+        def rejection_reported() -> bool:
+            pub.send_multipart(msg(speed_kmh=12.0))  # keep the feed alive meanwhile
+            return heard(lambda h: h["camera"] == "vehicle" and "(3 since start)" in h["detail"])
+
+        # The three may be reported together or, 2 s apart, in two parts: wait for the report that counts all three.
+        wait_until(rejection_reported, "a health message counting the 3 rejected messages", timeout=20)
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        out, err = daemon.communicate(timeout=60)
+        sub.close(0)
+        pub.close(0)
+        ctx.term()
+    assert daemon.returncode == 0, err
+    assert "Traceback" not in err
+    assert any(line.startswith("health  vehicle:") and "rejected" in line for line in out.splitlines())
+    report = next(h for h in health if h["camera"] == "vehicle" and "(3 since start)" in h["detail"])
+    assert report["status"] in ("ok", "waiting", "stale") and "last: " in report["detail"]
+    assert len(report["detail"]) <= 2 * LINE_CHARS
+    stats = json.loads(stats_path.read_text())
+    assert stats["vehicle"]["rejected"] == 3 and stats["vehicle"]["applied"] >= 1
