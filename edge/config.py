@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge.types import Side
+from edge.vehicle_log import VehicleLogError, read_log
 from uploader.config import UploadConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -309,6 +310,11 @@ def check_files(cfg: Config) -> list[str]:
         problems.append(f"detector.model: file not found: {cfg.detector.model}")
     if cfg.vehicle.source == "log" and cfg.vehicle.log is not None and not cfg.vehicle.log.is_file():
         problems.append(f"vehicle.log: file not found: {cfg.vehicle.log}")
+    elif cfg.vehicle.source == "log" and cfg.vehicle.log is not None:
+        try:
+            read_log(cfg.vehicle.log)  # every row: `run` refuses a bad one in one line before it opens anything
+        except VehicleLogError as exc:
+            problems.append(f"vehicle.log: {exc}")
     for i, cam in enumerate(cfg.cameras):
         if "://" not in cam.source and not Path(cam.source).is_file():
             problems.append(f"cameras[{i}].source: file not found: {cam.source}")

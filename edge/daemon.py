@@ -127,6 +127,8 @@ class Daemon:
         self._recorder_broken: str | None = None  # set once the recorder link raised; "" after it was reported
         self._next_recorder_check = 0.0
         self._vehicle_status = "ok"
+        self._vehicle_rejected = 0  # rejected vehicle messages already reported on `health`
+        self._next_rejection_report = 0.0
 
     def request_stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -168,6 +170,8 @@ class Daemon:
                 recorder.close()
             writer.close()
             vehicle.close()
+            if isinstance(vehicle, ZmqVehicle):
+                self.stats.vehicle = vehicle.counts()
             for r in readers:
                 r.join(timeout=2.0)
             summary = self.stats.summary(hub.counters)
@@ -199,6 +203,7 @@ class Daemon:
             health = (
                 st.watch.check(st.hub.counters) + self._recorder_health(st) + self._vehicle_health(st.pipeline.vehicle)
             )
+            health += self._vehicle_rejections(st.pipeline.vehicle)
             for h in health:
                 st.bus.health(h)
                 self.options.echo(f"health  {h.camera}: {h.status} ({h.detail})")
@@ -231,6 +236,19 @@ class Daemon:
             "waiting": "no vehicle state yet: zones inform as if the bus stood still",
         }[status]
         return [Health("vehicle", status, detail, time.time())]
+
+    def _vehicle_rejections(self, vehicle: VehicleSource) -> list[Health]:
+        """Newly rejected vehicle messages, on `health` at most every HEARTBEAT_S: a gateway that sends only bad
+        messages must be seen (the feed then looks merely silent), but must not flood the bus."""
+        if not isinstance(vehicle, ZmqVehicle) or time.monotonic() < self._next_rejection_report:
+            return []
+        counts = vehicle.counts()
+        if counts.rejected == self._vehicle_rejected:
+            return []
+        self._next_rejection_report = time.monotonic() + HEARTBEAT_S
+        new, self._vehicle_rejected = counts.rejected - self._vehicle_rejected, counts.rejected
+        detail = f"{new} message(s) rejected ({counts.rejected} since start), last: {counts.last_rejection}"
+        return [Health("vehicle", vehicle.feed_status(), detail, time.time())]
 
     def _recorder_health(self, st: Stages) -> list[Health]:
         if st.recorder is None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from edge.budget import AlertTally
 from edge.capture import CameraCounters
+from edge.vehicle import FeedCounts
 
 
 def rss_mb() -> tuple[float, float]:
@@ -57,6 +58,7 @@ class RunStats:
     alerts: int = 0
     events: int = 0
     tally: AlertTally = field(default_factory=AlertTally)
+    vehicle: FeedCounts = field(default_factory=FeedCounts)  # live feed messages; zeros without one
 
     def record_inference(self, ms: float, batch: int) -> None:
         self.inference_ms.append(ms)
@@ -102,6 +104,7 @@ class RunStats:
             "alerts": self.alerts,
             "driver_alerts": self.tally.budget(duration / 3600.0).as_dict(),
             "events": self.events,
+            "vehicle": {"applied": self.vehicle.applied, "rejected": self.vehicle.rejected},
             # CPU of exited child processes: the recorder, once the daemon has stopped and joined it.
             "children_cpu_s": round(os.times().children_user + os.times().children_system, 2),
         }

@@ -6,81 +6,30 @@ footage, so the same log gives the same answers at any playback speed.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import logging
-import math
 import threading
 import time
 from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import zmq
 
 from edge.policy import MOVING_KMH
-from edge.types import Indicator, VehicleState
+from edge.types import VehicleState
+from edge.vehicle_log import read_log
+from edge.vehicle_schema import LINE_CHARS, VehicleInputError, clip, decode_message
 
 log = logging.getLogger(__name__)
-
-_BOOL_TEXT = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
 
 
 class VehicleSource(Protocol):
     def state_at(self, ts: float) -> VehicleState: ...
 
     def close(self) -> None: ...
-
-
-def _as_bool(name: str, value: object) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _BOOL_TEXT:
-        return _BOOL_TEXT[value.strip().lower()]
-    raise ValueError(f"{name}: expected true/false, got {value!r}")
-
-
-def _as_float(name: str, value: object, optional: bool = False) -> float | None:
-    if optional and (value is None or value == ""):
-        return None
-    try:
-        out = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected a number, got {value!r}") from None
-    if not math.isfinite(out):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    return out
-
-
-def parse_state(fields: dict) -> VehicleState:
-    """A VehicleState from a JSON message or a log row; raises ValueError naming the bad field."""
-    if not isinstance(fields, dict):
-        raise ValueError(f"message: expected a JSON object, got {type(fields).__name__}")
-    unknown = set(fields) - {"speed_kmh", "indicator", "doors_open", "reverse", "lat", "lon", "ts", "t"}
-    if unknown:
-        raise ValueError(f"{sorted(unknown)[0]}: unknown field")
-    if "speed_kmh" not in fields:
-        raise ValueError("speed_kmh: missing")
-    speed = _as_float("speed_kmh", fields["speed_kmh"])
-    assert speed is not None
-    if speed < 0:
-        raise ValueError(f"speed_kmh: must be >= 0, got {speed}")
-    try:
-        indicator = Indicator(str(fields.get("indicator", "off") or "off").lower())
-    except ValueError:
-        raise ValueError(f"indicator: expected one of off/left/right/hazard, got {fields['indicator']!r}") from None
-    return VehicleState(
-        speed_kmh=speed,
-        indicator=indicator,
-        doors_open=_as_bool("doors_open", fields.get("doors_open", False)),
-        reverse=_as_bool("reverse", fields.get("reverse", False)),
-        lat=_as_float("lat", fields.get("lat"), optional=True),
-        lon=_as_float("lon", fields.get("lon"), optional=True),
-        ts=_as_float("ts", fields.get("ts", 0.0)) or 0.0,
-    )
 
 
 class StaticVehicle:
@@ -94,7 +43,7 @@ class StaticVehicle:
 
 
 class VehicleLog:
-    """A recorded CSV log with a `t` column (seconds from the start of the log) and the state fields.
+    """A recorded CSV or Parquet log with a `t` column (seconds from the start of the log) and the message fields.
 
     Playback starts at `t0` (the daemon's start, or 0 in replay) and loops if asked, like the demo's endless drive.
     """
@@ -102,26 +51,11 @@ class VehicleLog:
     def __init__(self, path: Path, t0: float, loop: bool = True):
         self._t0 = t0
         self._loop = loop
-        self._times: list[float] = []
-        self._states: list[VehicleState] = []
+        self._times, self._states = read_log(Path(path))
         self._last_stop: list[float | None] = []
-        with open(path, newline="", encoding="utf-8") as fh:
-            for line_no, row in enumerate(csv.DictReader(fh), start=2):
-                try:
-                    t = _as_float("t", row.get("t"))
-                    state = parse_state(row)
-                except ValueError as exc:
-                    raise ValueError(f"{path}:{line_no}: {exc}") from None
-                assert t is not None
-                if self._times and t <= self._times[-1]:
-                    raise ValueError(f"{path}:{line_no}: t: must increase, got {t} after {self._times[-1]}")
-                stopped = state.speed_kmh < MOVING_KMH
-                prev_stop = self._last_stop[-1] if self._last_stop else None
-                self._times.append(t)
-                self._states.append(state)
-                self._last_stop.append(t if stopped else prev_stop)
-        if not self._times:
-            raise ValueError(f"{path}: no rows")
+        for t, state in zip(self._times, self._states, strict=True):
+            prev_stop = self._last_stop[-1] if self._last_stop else None
+            self._last_stop.append(t if state.speed_kmh < MOVING_KMH else prev_stop)
         self._span = self._times[-1] + (self._times[1] - self._times[0] if len(self._times) > 1 else 1.0)
 
     def state_at(self, ts: float) -> VehicleState:
@@ -139,14 +73,27 @@ class VehicleLog:
 
 
 STALE_S = 2.0  # a feed silent this long is treated as lost
+LOG_EVERY_S = 1.0  # at most one rejection line a second: a gateway sending only bad messages must not fill the disk
+
+
+@dataclass(frozen=True, slots=True)
+class FeedCounts:
+    """What the live feed has received so far, for `health` and the run's stats."""
+
+    applied: int = 0
+    rejected: int = 0
+    last_rejection: str = ""  # "field: reason" of the latest rejected message, one clipped line
 
 
 class ZmqVehicle:
     """Subscribes to the bus's vehicle-state feed (JSON, one message per update) on a background thread.
 
     A feed that falls silent must not freeze its last word: "doors open" or "50 km/h" would silence every zone for
-    as long as the gateway is down. After STALE_S without a message the state falls back to a bus standing with its
-    doors closed (every zone informs, nothing warns) and `feed_status()` says so, for the `health` topic.
+    as long as the gateway is down. After STALE_S without a valid message the state falls back to a bus standing with
+    its doors closed (every zone informs, nothing warns) and `feed_status()` says so, for the `health` topic.
+
+    Each message is decoded inside its own guard (vehicle_schema.decode_message, with size and depth limits): a bad
+    one is counted, logged in one clipped line and dropped, and the next one is read as if nothing had happened.
     """
 
     def __init__(self, ctx: zmq.Context, endpoint: str):
@@ -159,6 +106,9 @@ class ZmqVehicle:
         self._state = VehicleState()
         self._last_stop: float | None = None
         self._last_msg: float | None = None
+        self._counts = FeedCounts()
+        self._next_log = 0.0
+        self._unlogged = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vehicle", daemon=True)
         self._thread.start()
@@ -166,22 +116,53 @@ class ZmqVehicle:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                parts = self._sock.recv_multipart()
+                frames = self._sock.recv_multipart()
             except zmq.Again:
                 continue
-            except zmq.ZMQError:
-                return
-            try:
-                state = parse_state(json.loads(parts[-1]))
-            except (ValueError, UnicodeDecodeError) as exc:
-                log.warning("vehicle message rejected: %s", exc)
+            except zmq.ContextTerminated:
+                return  # shutting down
+            except Exception as exc:  # e.g. no memory for a huge message: the feed must outlive it too
+                if self._stop.is_set() or self._sock.closed:
+                    return
+                log.warning("%s", clip(f"vehicle feed: receive failed: {type(exc).__name__}: {exc}", LINE_CHARS))
+                self._stop.wait(1.0)  # an error that repeats is logged once a second, not in a hot loop
                 continue
-            now = time.time()
-            with self._lock:
-                self._state = state
-                self._last_msg = now
-                if state.speed_kmh < MOVING_KMH:
-                    self._last_stop = now
+            self._take(frames)
+
+    def _take(self, frames: Sequence[bytes]) -> None:
+        try:
+            state = decode_message(frames)
+        except VehicleInputError as exc:
+            self._reject(str(exc))
+            return
+        except Exception as exc:  # a bug in decoding must cost one message, never the feed
+            log.debug("vehicle message decoding failed", exc_info=True)
+            self._reject(f"message: could not be decoded ({type(exc).__name__}: {exc})")
+            return
+        now = time.time()
+        with self._lock:
+            self._state = state
+            self._last_msg = now
+            self._counts = dataclasses.replace(self._counts, applied=self._counts.applied + 1)
+            if state.speed_kmh < MOVING_KMH:
+                self._last_stop = now
+
+    def _reject(self, reason: str) -> None:
+        reason = clip(reason, LINE_CHARS)
+        with self._lock:
+            self._counts = dataclasses.replace(self._counts, rejected=self._counts.rejected + 1, last_rejection=reason)
+        now = time.monotonic()
+        if now < self._next_log:
+            self._unlogged += 1
+            return
+        more = f" (and {self._unlogged} more since the last line)" if self._unlogged else ""
+        # The count goes before the reason so that clipping the line can only shorten the quoted input.
+        log.warning("%s", clip(f"vehicle message rejected{more}: {reason}", LINE_CHARS))
+        self._next_log, self._unlogged = now + LOG_EVERY_S, 0
+
+    def counts(self) -> FeedCounts:
+        with self._lock:
+            return self._counts
 
     def feed_status(self) -> str:
         with self._lock:
