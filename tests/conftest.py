@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socket
+import time
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,15 @@ from edge.config import DEMO_CONFIG, REPO_ROOT
 
 FOOTAGE = REPO_ROOT / "footage"
 IMAGES = FOOTAGE / "images"
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` s (generous: the machine may be busy)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)
 
 
 def free_port() -> int:
