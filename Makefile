@@ -35,6 +35,7 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,median,mean,ops
 	$(BIN)/python benchmarks/e2e.py
 	$(BIN)/python benchmarks/bench_events.py
+	$(BIN)/python benchmarks/bench_int8.py
 	$(BIN)/python benchmarks/bench_anonymise.py
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_upload.py

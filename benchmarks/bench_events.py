@@ -75,7 +75,7 @@ def track_metrics(video: Path, boxes: Path, fps: float, detector: PersonDetector
     ok, frame = cap.read()
     while ok:
         dets = detector.detect([frame], config.tracking.low_score)[0]
-        confident = dets.filter(dets.score >= config.detector.score_threshold)
+        confident = dets.filter(dets.score >= config.detector.threshold)
         tracks = new.update(dets, i / fps)
         hyps = {
             "v1 (IoU, greedy)": (old.update(confident), confident.xyxy),

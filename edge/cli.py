@@ -82,18 +82,18 @@ def check_config(path: Path) -> None:
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image.")
-@click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="Score threshold (default 0.4).")
-def detect(images: tuple[Path, ...], as_json: bool, threshold: float | None) -> None:
+@click.option(
+    "--threshold", type=click.FloatRange(0, 1), default=None, help="Score threshold (default: the model's own)."
+)
+@click.option("--model", default="int8", show_default=True, help='"int8", "fp32", or an ONNX file.')
+def detect(images: tuple[Path, ...], as_json: bool, threshold: float | None, model: str) -> None:
     """Run the bundled person detector on images (to check a camera's view)."""
     import cv2
 
     from edge.detector import ModelError, PersonDetector
 
     # An installer checking a view wants every person, however small: no minimum box height here.
-    base = DetectorConfig()
-    settings = DetectorConfig(
-        score_threshold=threshold if threshold is not None else base.score_threshold, min_height=0.0
-    )
+    settings = DetectorConfig(model=model, score_threshold=threshold, min_height=0.0)
     try:
         detector = PersonDetector(settings)
     except ModelError as exc:

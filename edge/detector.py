@@ -18,8 +18,18 @@ from edge.config import REPO_ROOT, DetectorConfig
 from edge.types import Detections
 
 MODEL_PATH = REPO_ROOT / "models" / "person_ssdlite.onnx"
-# The bundled model's digest; models/person_ssdlite.md says where it came from.
+INT8_MODEL_PATH = REPO_ROOT / "models" / "person_ssdlite_int8.onnx"
+# The bundled models' digests; their model cards (models/*.md) say where they came from.
 MODEL_SHA256 = "02430c0ad56987309f017fe7b0ee142bf64a0bb6d966afa9bea63f98079a3977"
+INT8_MODEL_SHA256 = "fcd83ae95e83518135b4ecbc98dd969104fd1a85121b8f26a2e964d6d0094cef"
+
+
+def bundled_digest(path: Path) -> str | None:
+    """The digest a bundled model must have, or None for a model an operator points to."""
+    known = {MODEL_PATH.resolve(): MODEL_SHA256, INT8_MODEL_PATH.resolve(): INT8_MODEL_SHA256}
+    return known.get(path.resolve())
+
+
 INPUT_SIZE = 300
 PERSON = 0
 
@@ -83,11 +93,10 @@ def preprocess(images: list[np.ndarray]) -> np.ndarray:
 
 class PersonDetector:
     def __init__(self, config: DetectorConfig):
-        path = Path(config.model)
-        # Only the bundled file has a known digest; a model an operator points to is hashed for the event rows.
-        expected = MODEL_SHA256 if path.resolve() == MODEL_PATH.resolve() else None
-        self.info = verify_model(path, expected)
-        self._threshold = config.score_threshold
+        path = config.model_path
+        # Only the bundled files have a known digest; a model an operator points to is hashed for the event rows.
+        self.info = verify_model(path, bundled_digest(path))
+        self._threshold = config.threshold
         self._min_height = config.min_height
         self._session = open_session(path, config.threads, "detector.model")
         self._input = self._session.get_inputs()[0].name

@@ -40,7 +40,7 @@ class BatchResult:
 def tracker_config(config: Config) -> TrackerConfig:
     t = config.tracking
     return TrackerConfig(
-        high_score=config.detector.score_threshold, low_score=t.low_score, confirm_s=t.confirm_s, lost_s=t.lost_s
+        high_score=config.detector.threshold, low_score=t.low_score, confirm_s=t.confirm_s, lost_s=t.lost_s
     )
 
 

@@ -150,7 +150,7 @@ def test_events_are_written_as_a_partitioned_parquet_dataset(demo_run) -> None:
     for r in rows:
         assert r["end_ts"] >= r["start_ts"] and r["frames"] >= 3
         assert r["speed_kmh_at_start"] == 15.0 and r["indicator_at_start"] == "right"
-        assert r["model_id"].startswith("person_ssdlite@")
+        assert r["model_id"].startswith("person_ssdlite_int8@")  # the default model
     assert any(r["max_level"] == "warning" and r["camera"] == "right" for r in rows)
     # Nothing that could carry pixels or follow a person from one event to the next.
     assert not {"track_id", "track_ids", "image", "thumbnail", "box"} & set(table.column_names)

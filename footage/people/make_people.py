@@ -77,7 +77,7 @@ def main() -> None:
     background = np.median(np.stack(frames[::4]), axis=0).astype(np.uint8)
     cv2.imwrite(str(HERE / "background.jpg"), background, [cv2.IMWRITE_JPEG_QUALITY, 95])
 
-    detector = PersonDetector(DetectorConfig(score_threshold=MIN_SCORE, threads=1))
+    detector = PersonDetector(DetectorConfig(model="fp32", score_threshold=MIN_SCORE, threads=1))
     tracker = ByteTracker(TrackerConfig(high_score=MIN_SCORE))
     height, width = background.shape[:2]
     sprites: dict[int, list[np.ndarray]] = {}
