@@ -60,7 +60,10 @@ class CameraPipeline:
     def step(self, frame: Frame, dets: Detections, vehicle: VehicleState) -> FrameResult:
         tracks = self._tracker.update(dets, frame.t_capture)
         hits = self._zones.hits(tracks, (frame.image.shape[1], frame.image.shape[0]))
-        alerts, changed, opened, closed = [], [], [], []
+        alerts: list[Alert] = []
+        changed: list[Alert] = []
+        opened: list[Event] = []
+        closed: list[Event] = []
         for policy, zone_hits in zip(self._policies, hits, strict=True):
             res = policy.step(zone_hits, vehicle, frame.t_capture)
             if res.alert is not None:

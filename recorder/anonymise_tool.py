@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import cv2
@@ -25,6 +26,9 @@ from edge.config import DetectorConfig
 from edge.detector import ModelError, PersonDetector
 from edge.errors import UserError
 from recorder.anonymise import AnonymiseConfig, Anonymiser
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar
 
 IMAGE_EXT = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXT = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg"}
@@ -122,12 +126,13 @@ def do_video(pipe: Pipeline, src: Path, dest: Path) -> Outcome:
         raise InputError("not a readable video")
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if dest.suffix == ".avi" else "mp4v"))
+    fourcc = cv2.VideoWriter.fourcc(*("MJPG" if dest.suffix == ".avi" else "mp4v"))
     tmp = temp_path(dest)
     writer: cv2.VideoWriter | None = None
     done = Outcome(0, 0, 0, 0)
     try:
-        with click.progressbar(length=total, label=src.name, file=sys.stderr) as bar:
+        progress: ProgressBar[int] = click.progressbar(length=total, label=src.name, file=sys.stderr)
+        with progress as bar:
             for frames in _batches(cap):
                 if writer is None:
                     h, w = frames[0].shape[:2]

@@ -71,7 +71,7 @@ class ClipFile:
         self.final = folder / f"{clip_id}.{fmt}"
         self.sidecar = folder / f"{clip_id}.frames.parquet"
         self._partial = folder / f".{clip_id}.partial.{fmt}"
-        self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*FOURCC[fmt]), fps, size)
+        self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter.fourcc(*FOURCC[fmt]), fps, size)
         if not self._writer.isOpened():
             raise OSError(f"cannot open a video writer for {self._partial}")
         self._rows: list[dict] = []

@@ -20,6 +20,7 @@ from replay.query import DEFAULT_SOURCE, LEVELS, EventQuery, SourceSpec, parse_w
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from click._termui_impl import ProgressBar
 
     from edge.config import Config
     from replay.labels import Label
@@ -283,7 +284,7 @@ class _Progress:
     """A progress bar on stderr that appears only once the footage is open, so an input error stays one line."""
 
     def __init__(self) -> None:
-        self._bar = None
+        self._bar: ProgressBar[int] | None = None
 
     def start(self, total: int) -> None:
         self._bar = click.progressbar(length=max(total, 1), label="rerun", file=sys.stderr, show_pos=True)

@@ -70,6 +70,7 @@ def zone_polygons(camera: dict, width: int, height: int) -> dict[str, np.ndarray
         h, _ = cv2.findHomography(np.array(cal["ground"], np.float64), np.array(cal["image"], np.float64), 0)
         homography = h
     for zone in camera.get("zones", []):
+        pts: np.ndarray
         if zone.get("polygon"):
             pts = np.array(zone["polygon"], np.float64)
         elif zone.get("ground_polygon") and homography is not None:
@@ -161,7 +162,7 @@ def _video(clip: ClipOnDisk, output: Path) -> int:
             if writer is None:
                 h, w = image.shape[:2]
                 polygons = zone_polygons(clip.camera, w, h)
-                fourcc = cv2.VideoWriter_fourcc(*("MJPG" if output.suffix.lower() == ".avi" else "mp4v"))
+                fourcc = cv2.VideoWriter.fourcc(*("MJPG" if output.suffix.lower() == ".avi" else "mp4v"))
                 writer = cv2.VideoWriter(str(tmp), fourcc, fps, (w, h))
             writer.write(draw(image, row, polygons))
             drawn += 1

@@ -179,9 +179,9 @@ def rerun(
     started = time.perf_counter()
     try:
         for batch in reader.batches(settings.max_frames):
-            result = pipeline.process(list(batch.frames))
-            timeline.add(result, batch.index)
-            for r in result.results:
+            done = pipeline.process(list(batch.frames))
+            timeline.add(done, batch.index)
+            for r in done.results:
                 for alert in r.changed:
                     tally.add(alert)
                 frames[r.frame.camera] += 1

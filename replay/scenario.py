@@ -118,7 +118,10 @@ def load_walkers() -> tuple[np.ndarray, list[list[np.ndarray]]]:
     background = cv2.imread(str(PEOPLE_DIR / "background.jpg"))
     walkers: dict[int, list[np.ndarray]] = {}
     for f in sorted(PEOPLE_DIR.glob("walker_*.png")):
-        walkers.setdefault(int(f.stem.split("_")[1]), []).append(cv2.imread(str(f), cv2.IMREAD_UNCHANGED))
+        sprite = cv2.imread(str(f), cv2.IMREAD_UNCHANGED)
+        if sprite is None:
+            raise ReplayError(f"{f}: not a readable image")
+        walkers.setdefault(int(f.stem.split("_")[1]), []).append(sprite)
     if background is None or not walkers:
         raise ReplayError(f"{PEOPLE_DIR}: background.jpg or walker sprites missing (run make_people.py)")
     return background, [walkers[k] for k in sorted(walkers)]
@@ -203,7 +206,7 @@ def generate(script: ScenarioScript, name: str, out: Path) -> ScenarioFiles:
     zone = Polygon(np.array(script.zone))
     n_frames = round(script.duration_s * script.fps)
     video = out / f"{name}.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), script.fps, size)
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), script.fps, size)
     in_zone: dict[str, list[int]] = {p.name: [] for p in script.people}
     box_rows = []
     try:

@@ -52,7 +52,7 @@ def _partition(rel: Path) -> tuple[str, str] | None:
 
 
 def _scan_root(root: SpoolRoot, key_prefix: str) -> list[SpoolItem]:
-    items = []
+    items: list[SpoolItem] = []
     if not root.dir.is_dir():
         return items
     for path in root.dir.rglob("*"):
