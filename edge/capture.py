@@ -132,6 +132,19 @@ class CameraReader:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 
+    @property
+    def name(self) -> str:
+        return self._cam.name
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def stop_within_s(self) -> float:
+        """How long a stopped reader may still run: an open or read already inside FFmpeg cannot be interrupted and
+        returns on its timeout. The process must not exit before that (see `Daemon.run`)."""
+        return self._cam.open_timeout_s + self._cam.read_timeout_s + 1.0
+
     def _run(self) -> None:
         backoff = BACKOFF_START_S
         is_file = _is_file(self._cam.source)

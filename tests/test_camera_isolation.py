@@ -9,19 +9,24 @@ timeout: first frames ~3 s late, the healthy cameras reported offline, half thei
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from edge.capture import CameraReader, FrameHub
 from edge.config import CameraConfig, ZoneConfig
 
-from .conftest import FOOTAGE
+from .conftest import FOOTAGE, demo_data
 from .services.hung_http import HungCamera
 from .services.mjpeg_http import MjpegCamera
+from .test_daemon import Listener, endpoint_of
 
 ZONE = [ZoneConfig(name="z", polygon=[(0, 0), (1, 0), (1, 1)])]
 # Long enough that a healthy camera held behind the hung open is unmistakable, short enough for the suite.
@@ -108,3 +113,48 @@ def test_a_hung_http_camera_delays_neither_first_frames_nor_rate_of_the_others(
         assert beside_hung.frames[cam.name] >= 0.8 * alone.frames[cam.name], (cam.name, alone, beside_hung)
     # The hung camera's open gave up on its timeout and was tried again (a second connection).
     assert hung_camera.accepted >= 2
+
+
+@dataclass(frozen=True, slots=True)
+class DaemonRun:
+    health: list[dict]
+    stats: dict
+
+
+def daemon_run(bus_config, tmp_path: Path, hung: HungCamera | None, duration_s: float) -> DaemonRun:
+    name = "hung" if hung else "alone"
+
+    def edit(data: dict) -> None:
+        data["vehicle"] = {"source": "none"}
+        data["recorder"]["enabled"] = False  # cameras and health only; clips would only add CPU load
+        if hung is not None:
+            data["cameras"][0].update(source=hung.url, open_timeout_s=HUNG_OPEN_TIMEOUT_S)
+
+    config = bus_config(edit, name=f"{name}.toml")
+    stats_path = tmp_path / f"{name}.stats.json"
+    command = [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", str(duration_s)]
+    listener = Listener(endpoint_of(config))
+    try:
+        proc = subprocess.run([*command, "--stats", str(stats_path)], capture_output=True, text=True, timeout=120)
+    finally:
+        listener.close()
+    assert proc.returncode == 0, proc.stderr
+    return DaemonRun(listener.of("health"), json.loads(stats_path.read_text()))
+
+
+def test_the_daemon_reports_the_hung_camera_and_never_the_healthy_ones(
+    bus_config, tmp_path: Path, hung_camera: HungCamera
+) -> None:
+    """On the real `health` topic: the hung camera offline, the others ok throughout and at their usual rate; and
+    the daemon exits 0, though its run ends while the hung camera's reader is inside an open."""
+    duration_s = 1.5 * HUNG_OPEN_TIMEOUT_S
+    alone = daemon_run(bus_config, tmp_path, None, duration_s)
+    beside_hung = daemon_run(bus_config, tmp_path, hung_camera, duration_s)
+
+    hung_name, *healthy = [cam["name"] for cam in demo_data()["cameras"]]  # the hung camera replaced the first
+    assert any(m["camera"] == hung_name and m["status"] in {"offline", "stalled"} for m in beside_hung.health)
+    for name in healthy:
+        statuses = {m["status"] for m in beside_hung.health if m["camera"] == name}
+        assert statuses == {"ok"}, (name, beside_hung.health)
+        fps_alone, fps_beside_hung = alone.stats["cameras"][name]["fps"], beside_hung.stats["cameras"][name]["fps"]
+        assert fps_beside_hung >= 0.8 * fps_alone, (name, alone.stats["cameras"], beside_hung.stats["cameras"])
