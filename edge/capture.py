@@ -36,9 +36,12 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 # since 4.0 (the wheel bundles FFmpeg 8: libavformat 62; 2,400 concurrent file, HTTP and RTSP opens all succeeded
 # without the lock), so the lock only serialises. Forced, not defaulted: cameras not blocking each other is a promise.
 os.environ["OPENCV_FFMPEG_IS_THREAD_SAFE"] = "1"
-# With that switch OpenCV warns on every open (each file loop, each reconnect attempt), and its other videoio
-# warnings repeat what `health` and our own log line say. OPENCV_LOG_LEVEL, when set, is left to the operator.
+# With that switch OpenCV warns on every open (each file loop, each reconnect attempt, each clip the recorder
+# starts: children inherit the switch), and its other videoio warnings repeat what `health` and our own log line
+# say. This process read OPENCV_LOG_LEVEL when cv2 was imported, so it is told directly; children read the variable.
+# OPENCV_LOG_LEVEL, when set, is left to the operator.
 if "OPENCV_LOG_LEVEL" not in os.environ:
+    os.environ["OPENCV_LOG_LEVEL"] = "ERROR"
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 BACKOFF_START_S = 0.5
