@@ -5,7 +5,8 @@ Each reader drops its frame into a shared FrameHub slot; if the previous frame w
 dropped rather than queued, so a slow consumer can never make alerts late.
 
 A dead or hung camera only stops its own thread: reads time out (open/read timeouts are passed to FFmpeg), the reader
-reconnects with capped exponential backoff, and the hub's watchdog reports it stalled within `stall_s`.
+reconnects with capped exponential backoff, and the hub's watchdog reports it stalled within `stall_s`. Opens run in
+parallel too: OpenCV's process-wide open lock is switched off below.
 """
 
 from __future__ import annotations
@@ -29,6 +30,19 @@ log = logging.getLogger(__name__)
 # first second of frames arrives stale in a burst. FFmpeg's own log is silenced: failures are reported on `health`.
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp|probesize;32|analyzeduration;0")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+# OpenCV's FFmpeg backend holds one process-wide mutex through every open (avformat_open_input and
+# find_stream_info), so a camera that accepts the connection and never answers held every other camera's open —
+# and every file's loop back to its start — behind it for its whole open timeout. FFmpeg has been thread-safe there
+# since 4.0 (the wheel bundles FFmpeg 8: libavformat 62; 2,400 concurrent file, HTTP and RTSP opens all succeeded
+# without the lock), so the lock only serialises. Forced, not defaulted: cameras not blocking each other is a promise.
+os.environ["OPENCV_FFMPEG_IS_THREAD_SAFE"] = "1"
+# With that switch OpenCV warns on every open (each file loop, each reconnect attempt, each clip the recorder
+# starts: children inherit the switch), and its other videoio warnings repeat what `health` and our own log line
+# say. This process read OPENCV_LOG_LEVEL when cv2 was imported, so it is told directly; children read the variable.
+# OPENCV_LOG_LEVEL, when set, is left to the operator.
+if "OPENCV_LOG_LEVEL" not in os.environ:
+    os.environ["OPENCV_LOG_LEVEL"] = "ERROR"
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
@@ -120,6 +134,19 @@ class CameraReader:
 
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
+
+    @property
+    def name(self) -> str:
+        return self._cam.name
+
+    def is_alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def stop_within_s(self) -> float:
+        """How long a stopped reader may still run: an open or read already inside FFmpeg cannot be interrupted and
+        returns on its timeout. The process must not exit before that (see `Daemon.run`)."""
+        return self._cam.open_timeout_s + self._cam.read_timeout_s + 1.0
 
     def _run(self) -> None:
         backoff = BACKOFF_START_S

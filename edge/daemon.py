@@ -172,9 +172,14 @@ class Daemon:
             vehicle.close()
             if isinstance(vehicle, ZmqVehicle):
                 self.stats.vehicle = vehicle.counts()
+            summary = self.stats.summary(hub.counters)  # before the wait below: it is not part of the run
+            # A reader still inside an FFmpeg open or read (a hung camera) when the interpreter finalises crashes
+            # the process (SIGSEGV or abort as its thread unwinds through OpenCV): wait for each to leave, which
+            # its open/read timeouts bound. They were all stopped above, so they wind down together.
             for r in readers:
-                r.join(timeout=2.0)
-            summary = self.stats.summary(hub.counters)
+                r.join(timeout=r.stop_within_s)
+                if r.is_alive():
+                    log.error("camera %s: reader did not stop within %.1f s; exiting anyway", r.name, r.stop_within_s)
             bus.close()
             ctx.term()
         if self.options.stats_path is not None:
