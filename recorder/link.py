@@ -26,7 +26,7 @@ from edge.types import Event, Health, Level
 from recorder.clipfile import FrameMeta
 from recorder.clips import ClipEnd, ClipPlanner, ClipStart
 from recorder.retention import RetentionPolicy
-from recorder.ring import FrameRing, remove_stale
+from recorder.ring import FrameRing, remove_stale, ring_name
 from recorder.worker import RecorderSettings, RingAttach, Status, describe_camera, run
 
 log = logging.getLogger(__name__)
@@ -125,7 +125,7 @@ class RecorderLink:
         ring = self._rings.get(camera)
         if ring is None:
             slots = max(8, int(RING_SECONDS * self._config.recorder.clip_fps) + 2)
-            name = f"vigie-{os.getpid()}-{camera}"
+            name = ring_name(os.getpid(), camera)
             ring = self._rings[camera] = FrameRing.create(name, slots, image.shape[0], image.shape[1])
             self._control.append(RingAttach(camera, ring.spec))
         return ring
