@@ -1,8 +1,10 @@
-"""Recorder faults with real processes: a daemon that dies takes its recorder, helpers and rings with it."""
+"""Recorder faults with real processes: a daemon that dies takes its recorder, helpers and rings with it; a failure
+of the daemon's end of the link is reported and the recorder restarted, again and again, with backoff."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -11,9 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psutil
+import pyarrow.parquet as pq
 
+from recorder.link import RestartBackoff
 from recorder.ring import SHM_DIR, ring_name
 
+from .conftest import FOOTAGE, free_port
+from .services.mjpeg_http import MjpegCamera
+from .test_daemon import Listener, endpoint_of
 from .test_recorder import recorder_config, var_of
 
 DEADLINE_S = 90.0  # generous: these tests must pass on a machine busy with other work
@@ -85,6 +92,19 @@ def kill_leftovers(daemon: subprocess.Popen, helpers: list[psutil.Process]) -> N
         path.unlink(missing_ok=True)
 
 
+# -- backoff (pure logic) -----------------------------------------------------------------------------------------
+
+
+def test_restarts_back_off_to_a_cap_and_a_recorder_that_ran_long_starts_again_from_the_shortest_delay() -> None:
+    backoff = RestartBackoff(delays_s=(1.0, 2.0, 5.0), stable_s=60.0)
+    failures, delays = 0, []
+    for _ in range(5):
+        failures = backoff.failures_after(failures, uptime_s=3.0)
+        delays.append(backoff.delay(failures))
+    assert delays == [1.0, 2.0, 5.0, 5.0, 5.0]
+    assert backoff.failures_after(failures, uptime_s=60.0) == 1
+
+
 # -- the daemon dies ----------------------------------------------------------------------------------------------
 
 ORPHAN_SCRIPT = """
@@ -152,3 +172,91 @@ def test_a_sigkilled_daemon_takes_its_recorder_helpers_and_rings_with_it(bus_con
             assert video.with_name(f"{video.stem}.frames.parquet").exists()
     finally:
         kill_leftovers(daemon, helpers)
+
+
+# -- the daemon's end of the link fails -----------------------------------------------------------------------------
+
+
+def recorder_health(listener: Listener) -> list[dict]:
+    return [m for m in listener.of("health") if m["camera"] == "recorder"]
+
+
+def failures(listener: Listener, at_least: int) -> list[dict] | None:
+    failed = [m for m in recorder_health(listener) if m["status"] == "failed"]
+    return failed if len(failed) >= at_least else None
+
+
+def clips_written_since(clips: Path, ts: float) -> list[Path]:
+    """Clips being written that got frames after `ts` (one may be finished, and renamed, while we look)."""
+    written = []
+    for path in clips.rglob(".*.partial.*"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime > ts:
+                written.append(path)
+    return written
+
+
+def test_a_failing_link_is_reported_and_the_recorder_restarted_each_time_until_it_works(
+    bus_config, tmp_path: Path
+) -> None:
+    """The rear camera comes online only once a file squats the name of its ring: creating the ring (in `submit`)
+    raises. Each failure is reported and the recorder restarted after a backoff; once the squatter is gone, the
+    restarted recorder writes clips again. Alerts never stop."""
+    port = free_port()
+
+    def with_late_rear_camera(edit: Callable[[dict], None]) -> Path:
+        def both(data: dict) -> None:
+            edit(data)
+            (rear,) = [c for c in data["cameras"] if c["name"] == "rear"]
+            rear["source"] = f"http://127.0.0.1:{port}/stream.mjpg"  # served only when the test says so
+
+        return bus_config(both)
+
+    config = recorder_config(with_late_rear_camera)
+    listener = Listener(endpoint_of(config))
+    time.sleep(0.3)  # a SUB socket connects in the background; nothing below depends on the first messages
+    daemon = start_daemon(config, tmp_path / "daemon.log", "--duration", "600")
+    squatter = SHM_DIR / ring_name(daemon.pid, "rear")
+    camera: MjpegCamera | None = None
+    try:
+        wait_for(
+            lambda: listener.of("alert") and SHM_DIR.joinpath(ring_name(daemon.pid, "front")).exists(),
+            "the daemon alerts and sends frames to the recorder",
+        )
+        fd = os.open(squatter, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)  # fails if the rear ring existed
+        os.close(fd)
+        camera = MjpegCamera(FOOTAGE / "cam_rear.mp4", port=port)
+
+        first, second = wait_for(
+            lambda: failures(listener, 2), "two failures reported: the restarted recorder is watched again"
+        )[:2]
+        assert "FileExistsError" in first["detail"], first
+        assert second["sent_ts"] - first["sent_ts"] >= RestartBackoff().delays_s[0], "no backoff between restarts"
+        squatter.unlink()
+
+        def ok_after_failures() -> dict | None:
+            health = recorder_health(listener)
+            last_failure = max(i for i, m in enumerate(health) if m["status"] == "failed")
+            return next((m for m in health[last_failure + 1 :] if m["status"] == "ok"), None)
+
+        ok = wait_for(ok_after_failures, "the recorder reported running again")
+        last_failure = failures(listener, 1)[-1]
+        clips = var_of(config) / "clips"
+        # People keep walking by: clips stay open until the daemon stops. Stop it once the restarted recorder has
+        # written into one.
+        wait_for(lambda: clips_written_since(clips, ok["sent_ts"]), "the restarted recorder writes a clip")
+        assert SHM_DIR.joinpath(ring_name(daemon.pid, "rear")).exists(), "the rear ring was never created"
+        assert [m for m in listener.of("alert") if m["sent_ts"] > first["sent_ts"]], "alerts stopped"
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(timeout=60) == 0, (tmp_path / "daemon.log").read_text()[-3000:]
+        # From a failure to the restart the link sends nothing, so a frame captured after the last failure was
+        # reported can only have been written by the recorder started after it.
+        sidecars = clips.rglob("*.frames.parquet")
+        newest = max((max(pq.read_table(s, columns=["ts"]).column("ts").to_pylist()) for s in sidecars), default=0.0)
+        assert newest > last_failure["sent_ts"], f"no clip frame after the last failure: {newest} {last_failure} {ok}"
+    finally:
+        listener.close()
+        if camera is not None:
+            camera.stop()
+        squatter.unlink(missing_ok=True)
+        kill_leftovers(daemon, [])
