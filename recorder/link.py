@@ -228,6 +228,9 @@ class RecorderLink:
             detail = f"recorder exited ({self._process.exitcode}); restarting in {delay:.0f} s"
             out.append(Health("recorder", "offline", detail, time.time()))
         if self._down and time.monotonic() >= self._next_restart and not self._process.is_alive():
+            # The old inbox's feeder thread may be blocked for ever on a pipe the dead recorder left full: it
+            # must not be joined at exit.
+            self._inbox.cancel_join_thread()
             try:
                 self._process = self._spawn()
             except Exception as exc:  # no room for the queues' semaphores in /dev/shm, no memory to fork, ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pyarrow.parquet as pq
+import pytest
 
 from recorder.link import RestartBackoff
 from recorder.ring import SHM_DIR, ring_name
@@ -260,3 +262,51 @@ def test_a_failing_link_is_reported_and_the_recorder_restarted_each_time_until_i
             camera.stop()
         squatter.unlink(missing_ok=True)
         kill_leftovers(daemon, [])
+
+
+WRITE_SYSCALL = {"x86_64": 1, "aarch64": 64}.get(platform.machine())
+
+
+def blocked_writing_a_pipe(pid: int) -> bool:
+    """Whether a thread of the process waits in write(2) on a pipe (/proc/PID/task/TID/syscall: number, fd, ...)."""
+    pipes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd).startswith("pipe:"):
+                pipes.add(int(fd.name))
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "syscall").read_text().split()
+            if fields[0] == str(WRITE_SYSCALL) and int(fields[1], 16) in pipes:
+                return True
+    return False
+
+
+@pytest.mark.skipif(WRITE_SYSCALL is None, reason="write(2)'s number is known here for x86_64 and aarch64 only")
+def test_a_daemon_whose_stalled_recorder_was_replaced_still_exits_promptly(bus_config, tmp_path: Path) -> None:
+    """A recorder that stops reading lets the daemon fill its queue's pipe, and the thread feeding that pipe then
+    blocks for ever. Once that recorder is killed and replaced, the blocked thread must not hold the daemon's exit."""
+    config = recorder_config(bus_config)
+    listener = Listener(endpoint_of(config))
+    time.sleep(0.3)  # a SUB socket connects in the background; nothing below depends on the first messages
+    daemon = start_daemon(config, tmp_path / "daemon.log")
+    helpers: list[psutil.Process] = []
+    try:
+        wait_for(lambda: len(rings_of(daemon.pid)) == 4, "the daemon sends frames to the recorder")
+        helpers = psutil.Process(daemon.pid).children()
+        (recorder,) = [p for p in helpers if not is_tracker(p)]
+        recorder.suspend()
+
+        wait_for(
+            lambda: blocked_writing_a_pipe(daemon.pid),
+            "the stopped recorder's queue fills its pipe (~170 frame messages)",
+            timeout=2 * DEADLINE_S,
+        )
+        recorder.kill()
+        wait_for(lambda: [m for m in recorder_health(listener) if m["status"] == "ok"], "a new recorder replaces it")
+        daemon.send_signal(signal.SIGTERM)
+        wait_for(lambda: daemon.poll() is not None, "the daemon exits on SIGTERM", timeout=60)
+        assert daemon.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
+    finally:
+        listener.close()
+        kill_leftovers(daemon, helpers)
