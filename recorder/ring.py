@@ -129,19 +129,24 @@ def ring_name(owner_pid: int, camera: str) -> str:
 
 def remove_stale(prefix: str = PREFIX) -> int:
     """Unlink rings whose daemon is gone (killed with its whole process group, nothing could clean up): they hold
-    raw frames, in RAM, until the machine reboots."""
+    raw frames, in RAM, until the machine reboots. Called before this daemon creates any ring, so rings under its
+    own pid are stale too: a dead daemon's whose pid came back (a container's daemon often gets the same pid at
+    every start, and the container's /dev/shm outlives a crash); left there, they would make our own ring fail."""
     removed = 0
     for path in SHM_DIR.glob(f"{prefix}*-*"):
         pid = path.name[len(prefix) :].split("-", 1)[0]
         if not pid.isdigit():
             continue
         try:
-            os.kill(int(pid), 0)
+            if int(pid) != os.getpid():
+                os.kill(int(pid), 0)
+                continue  # a live daemon's
         except ProcessLookupError:
-            path.unlink(missing_ok=True)
-            removed += 1
+            pass
         except PermissionError:
-            pass  # someone else's live process
+            continue  # someone else's live process
+        path.unlink(missing_ok=True)
+        removed += 1
     return removed
 
 

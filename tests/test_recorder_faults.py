@@ -310,3 +310,26 @@ def test_a_daemon_whose_stalled_recorder_was_replaced_still_exits_promptly(bus_c
     finally:
         listener.close()
         kill_leftovers(daemon, helpers)
+
+
+def test_rings_left_under_the_daemons_own_pid_are_stale_and_do_not_stop_its_recorder(bus_config, tmp_path) -> None:
+    """A container's daemon often has the same pid at every start, and its /dev/shm outlives a crash: a ring left
+    under that pid is a dead daemon's, not a reason to fail to create our own."""
+    config = recorder_config(bus_config)
+    listener = Listener(endpoint_of(config))
+    time.sleep(0.3)  # a SUB socket connects in the background; nothing below depends on the first messages
+    # `exec` keeps the shell's pid: the stale ring is there, under the daemon's pid, before the daemon starts.
+    shell = 'touch "$0/vigie-$$-front" && exec "$1" -m edge run --config "$2" --duration 8'
+    daemon = subprocess.Popen(
+        ["sh", "-c", shell, str(SHM_DIR), sys.executable, str(config)],
+        stdout=(tmp_path / "daemon.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: daemon.poll() is not None, "the daemon stops after its duration", timeout=120)
+        assert daemon.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
+    finally:
+        listener.close()
+        kill_leftovers(daemon, [])
+    assert not failures(listener, 1), failures(listener, 1)
+    assert list((var_of(config) / "clips").rglob("*_front_*.frames.parquet")), "no clip from the front camera"
