@@ -36,9 +36,9 @@ EXIT_ORPHANED = 3
 class Lifeline:
     def __init__(self, grace_s: float = ORPHAN_GRACE_S) -> None:
         parent = mp.parent_process()
-        if parent is None:
+        if parent is None or parent.pid is None:
             raise RuntimeError("the lifeline watches a parent: start it in a process spawned by multiprocessing")
-        self._parent_pid = parent.pid
+        self._parent_pid: int = parent.pid
         self._sentinel = parent.sentinel
         self._grace_s = grace_s
         self._orphaned = threading.Event()

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import psutil
 import pyarrow.parquet as pq
@@ -25,10 +26,12 @@ from .services.mjpeg_http import MjpegCamera
 from .test_daemon import Listener, endpoint_of
 from .test_recorder import recorder_config, var_of
 
+T = TypeVar("T")
 DEADLINE_S = 90.0  # generous: these tests must pass on a machine busy with other work
 
 
-def wait_for(condition: Callable[[], object], what: str, timeout: float = DEADLINE_S) -> object:
+def wait_for(condition: Callable[[], T | None], what: str, timeout: float = DEADLINE_S) -> T:
+    """The condition's first true value, polled until the deadline."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()
@@ -242,7 +245,7 @@ def test_a_failing_link_is_reported_and_the_recorder_restarted_each_time_until_i
             return next((m for m in health[last_failure + 1 :] if m["status"] == "ok"), None)
 
         ok = wait_for(ok_after_failures, "the recorder reported running again")
-        last_failure = failures(listener, 1)[-1]
+        last_failure = wait_for(lambda: failures(listener, 1), "a failure reported")[-1]
         clips = var_of(config) / "clips"
         # People keep walking by: clips stay open until the daemon stops. Stop it once the restarted recorder has
         # written into one.
