@@ -124,7 +124,6 @@ class Daemon:
         self.stop_event = threading.Event()
         self.stats = RunStats()
         self._last_sent: dict[ZoneKey, float] = {}
-        self._recorder_broken: str | None = None  # set once the recorder link raised; "" after it was reported
         self._next_recorder_check = 0.0
         self._vehicle_status = "ok"
         self._vehicle_rejected = 0  # rejected vehicle messages already reported on `health`
@@ -221,14 +220,14 @@ class Daemon:
                 self.options.echo(format_status(self.stats, st.hub.counters))
 
     def _record(self, st: Stages, result: FrameResult) -> None:
-        """Hand the frame to the recorder. Whatever goes wrong there, alerting goes on without clips."""
-        if st.recorder is None or self._recorder_broken is not None:
+        """Hand the frame to the recorder. Whatever goes wrong there, alerting goes on; the link reports the failure
+        on `health` and restarts the recorder, with backoff."""
+        if st.recorder is None:
             return
         try:
             st.recorder.submit(result)
         except Exception as exc:  # any failure of the recorder must stay out of the alert path
-            log.exception("recorder link failed; going on without clips")
-            self._recorder_broken = f"recorder disabled after an error: {exc}"
+            st.recorder.failed(exc)
 
     def _vehicle_health(self, vehicle: VehicleSource) -> list[Health]:
         status = vehicle.feed_status() if isinstance(vehicle, ZmqVehicle) else "ok"
@@ -258,9 +257,6 @@ class Daemon:
     def _recorder_health(self, st: Stages) -> list[Health]:
         if st.recorder is None:
             return []
-        if self._recorder_broken is not None:
-            broken, self._recorder_broken = self._recorder_broken, ""
-            return [Health("recorder", "failed", broken, time.time())] if broken else []
         if time.monotonic() < self._next_recorder_check:
             return []
         self._next_recorder_check = time.monotonic() + 0.5  # waitpid and a queue poll: not on every frame

@@ -2,8 +2,9 @@
 
 Per frame the daemon pays one copy into shared memory and one small non-blocking queue put. If the recorder is slow
 (a slow disk, a burst of clips) the queue fills and messages are dropped and counted; if it crashes, alerts go on,
-`health` says so, and it is restarted with backoff. Clip ids are decided here (recorder.clips), so event rows can
-name their clip even when the recorder is behind.
+`health` says so, and it is restarted with backoff. A failure of this end (an exception out of `submit`) is handled
+the same way, since the recorder may then disagree with the planner about which clips are open. Clip ids are decided
+here (recorder.clips), so event rows can name their clip even when the recorder is behind.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from edge.types import Event, Health, Level
 from recorder.clipfile import FrameMeta
 from recorder.clips import ClipEnd, ClipPlanner, ClipStart
 from recorder.retention import RetentionPolicy
-from recorder.ring import FrameRing, remove_stale
+from recorder.ring import FrameRing, remove_stale, ring_name
 from recorder.worker import RecorderSettings, RingAttach, Status, describe_camera, run
 
 log = logging.getLogger(__name__)
 
 RING_SECONDS = 2.0  # transit only: the recorder copies frames out (to its JPEG pre-roll) well within this
-RESTART_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 STARTUP_WAIT_S = 15.0
 
 
@@ -49,6 +49,23 @@ def zones_json(result: FrameResult) -> str:
             for hits in result.zone_hits
         ]
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RestartBackoff:
+    """How long a failed recorder waits before its restart: soon after a rare failure, never more often than every
+    `delays_s[-1]` for one that fails every time (a restart costs the alert loop a spawn, and the machine the
+    recorder's start-up: imports and the face model, seconds of CPU)."""
+
+    delays_s: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0)
+    stable_s: float = 60.0  # a recorder that ran this long before failing is forgiven its earlier failures
+
+    def failures_after(self, failures: int, uptime_s: float) -> int:
+        """The count of failures in a row, this one included."""
+        return 1 if uptime_s >= self.stable_s else failures + 1
+
+    def delay(self, failures: int) -> float:
+        return self.delays_s[min(max(failures, 1), len(self.delays_s)) - 1]
 
 
 class RecorderLink:
@@ -77,8 +94,13 @@ class RecorderLink:
         self._last_sent: dict[str, float] = {}
         self._period = 0.9 / rc.clip_fps  # frames closer than this to the last one sent are not needed by clips
         self.dropped = 0
+        self._backoff = RestartBackoff()
         self._restarts = 0
+        self._failures = 0  # in a row, for the backoff
+        self._spawned_at = 0.0
         self._next_restart = 0.0
+        self._down = False  # from a failure until the restart: nothing is sent, clips are still planned
+        self._fault: str | None = None  # a failure of this end, to report on the next `health`
         remove_stale()
         self._process = self._spawn()
         self._wait_ready()
@@ -96,6 +118,7 @@ class RecorderLink:
 
     def _spawn(self) -> mp.Process:
         """A recorder with fresh queues: one killed mid-`get` leaves the old queue's lock held for ever."""
+        self._spawned_at = time.monotonic()
         self._inbox = self._ctx.Queue(maxsize=1000)
         self._outbox = self._ctx.Queue(maxsize=100)
         proc = self._ctx.Process(
@@ -125,7 +148,7 @@ class RecorderLink:
         ring = self._rings.get(camera)
         if ring is None:
             slots = max(8, int(RING_SECONDS * self._config.recorder.clip_fps) + 2)
-            name = f"vigie-{os.getpid()}-{camera}"
+            name = ring_name(os.getpid(), camera)
             ring = self._rings[camera] = FrameRing.create(name, slots, image.shape[0], image.shape[1])
             self._control.append(RingAttach(camera, ring.spec))
         return ring
@@ -133,6 +156,8 @@ class RecorderLink:
     def submit(self, result: FrameResult) -> None:
         frame = result.frame
         commands = self.planner.step(frame.camera, frame.t_capture, result.opened, result.closed)
+        if self._down:
+            return  # nobody to send to; the restarted recorder is told which clips are open
         # A clip that starts on this frame must be open before the frame arrives; one that ends, closed after it.
         self._control.extend(c for c in commands if isinstance(c, ClipStart))
         if frame.t_capture - self._last_sent.get(frame.camera, float("-inf")) >= self._period:
@@ -166,8 +191,26 @@ class RecorderLink:
     def with_clip(self, event: Event) -> Event:
         return dataclasses.replace(event, clip=self.planner.clip_of(event))
 
+    def failed(self, exc: Exception) -> None:
+        """This end raised (the daemon calls this when `submit` does). The recorder may have missed a clip start or
+        end, so it is killed and, like a recorder that died, restarted after a backoff; `health` reports it."""
+        if self._down:
+            return  # the same trouble again before the restart: already reported and scheduled
+        log.error("recorder link failed; restarting the recorder", exc_info=exc)
+        self._fault = f"{type(exc).__name__}: {exc}"
+        self._process.kill()
+        self._schedule_restart()
+
+    def _schedule_restart(self) -> float:
+        now = time.monotonic()
+        self._failures = self._backoff.failures_after(self._failures, now - self._spawned_at)
+        delay = self._backoff.delay(self._failures)
+        self._next_restart = now + delay
+        self._down = True
+        return delay
+
     def health(self) -> list[Health]:
-        """Status changes from the recorder, and its own death (then a restart, with backoff)."""
+        """Status changes from the recorder, its failures and its death, and its restart (with backoff)."""
         out = []
         while True:
             try:
@@ -176,20 +219,36 @@ class RecorderLink:
                 break
             if status.status in ("disk_full", "clip_failed") or (status.status == "ok" and self._restarts):
                 out.append(Health("recorder", status.status, status.detail, time.time()))
-        if not self._process.is_alive() and time.monotonic() >= self._next_restart:
-            out.append(
-                Health("recorder", "offline", f"recorder exited ({self._process.exitcode}); restarting", time.time())
-            )
-            self._next_restart = time.monotonic() + RESTART_BACKOFF_S[min(self._restarts, len(RESTART_BACKOFF_S) - 1)]
-            self._restarts += 1
-            self._process = self._spawn()
+        if self._fault is not None:
+            wait = self._next_restart - time.monotonic()
+            out.append(Health("recorder", "failed", f"{self._fault}; restarting in {wait:.0f} s", time.time()))
+            self._fault = None
+        elif not self._down and not self._process.is_alive():
+            delay = self._schedule_restart()
+            detail = f"recorder exited ({self._process.exitcode}); restarting in {delay:.0f} s"
+            out.append(Health("recorder", "offline", detail, time.time()))
+        if self._down and time.monotonic() >= self._next_restart and not self._process.is_alive():
+            # The old inbox's feeder thread may be blocked for ever on a pipe the dead recorder left full: it
+            # must not be joined at exit.
+            self._inbox.cancel_join_thread()
+            try:
+                self._process = self._spawn()
+            except Exception as exc:  # no room for the queues' semaphores in /dev/shm, no memory to fork, ...
+                log.error("cannot start the recorder", exc_info=exc)
+                delay = self._schedule_restart()
+                detail = f"cannot start the recorder: {exc}; trying again in {delay:.0f} s"
+                out.append(Health("recorder", "failed", detail, time.time()))
+            else:
+                self._down = False
+                self._restarts += 1
         return out
 
     def close(self) -> None:
         """Stop promptly: the recorder finishes the clips it has open and skips whatever backlog it still has."""
         self._stopping.set()
-        with contextlib.suppress(queue.Full):  # a full queue: the stop flag alone will do
-            self._inbox.put(None, timeout=1.0)
+        if self._process.is_alive():
+            with contextlib.suppress(queue.Full):  # a full queue: the stop flag alone will do
+                self._inbox.put(None, timeout=1.0)
         self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.terminate()

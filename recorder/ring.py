@@ -11,6 +11,7 @@ are 16 MB per camera.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 SHM_DIR = Path("/dev/shm")  # Linux: POSIX shared memory is RAM (tmpfs), never the disk
+PREFIX = "vigie-"
 HEADER_FIELDS = 3  # seq written before the pixels, seq written after, capture time (float64 bits)
 
 
@@ -55,7 +57,8 @@ class FrameRing:
 
     @classmethod
     def create(cls, name: str, slots: int, height: int, width: int) -> FrameRing:
-        """The daemon's side. A segment left by a killed daemon is removed by `remove_stale` at the next start."""
+        """The daemon's side. If the daemon dies, its recorder (or multiprocessing's resource tracker) unlinks the
+        segment; if everything died at once, `remove_stale` does at the next start."""
         spec = RingSpec(name, slots, height, width)
         shm = shared_memory.SharedMemory(name=name, create=True, size=spec.total_bytes)
         # Reserve the pages now: on a full /dev/shm a sparse segment would SIGBUS the daemon mid-write later.
@@ -119,19 +122,45 @@ class FrameRing:
         self._close()
 
 
-def remove_stale(prefix: str = "vigie-") -> int:
+def ring_name(owner_pid: int, camera: str) -> str:
+    """The owner's pid is in the name so that whoever outlives the owner can tell its rings from a live daemon's."""
+    return f"{PREFIX}{owner_pid}-{camera}"
+
+
+def remove_stale(prefix: str = PREFIX) -> int:
     """Unlink rings whose daemon is gone (killed with its whole process group, nothing could clean up): they hold
-    raw frames, in RAM, until the machine reboots."""
+    raw frames, in RAM, until the machine reboots. Called before this daemon creates any ring, so rings under its
+    own pid are stale too: a dead daemon's whose pid came back (a container's daemon often gets the same pid at
+    every start, and the container's /dev/shm outlives a crash); left there, they would make our own ring fail."""
     removed = 0
     for path in SHM_DIR.glob(f"{prefix}*-*"):
         pid = path.name[len(prefix) :].split("-", 1)[0]
         if not pid.isdigit():
             continue
         try:
-            os.kill(int(pid), 0)
+            if int(pid) != os.getpid():
+                os.kill(int(pid), 0)
+                continue  # a live daemon's
         except ProcessLookupError:
-            path.unlink(missing_ok=True)
-            removed += 1
+            pass
         except PermissionError:
-            pass  # someone else's live process
+            continue  # someone else's live process
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+def destroy_rings_of(owner_pid: int) -> int:
+    """Unlink every ring of a daemon that died, from a process that outlived it (its recorder).
+
+    Through SharedMemory rather than a plain unlink: the daemon registered each ring with the resource tracker it
+    shares with its recorder, and unlinking this way also unregisters it, so the tracker does not try again (and
+    warn about "leaked" segments) when it exits after the recorder."""
+    removed = 0
+    for path in SHM_DIR.glob(f"{PREFIX}{owner_pid}-*"):
+        with contextlib.suppress(FileNotFoundError):
+            shm = shared_memory.SharedMemory(name=path.name)
+            shm.close()
+            shm.unlink()
+            removed += 1
     return removed

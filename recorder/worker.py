@@ -24,6 +24,7 @@ import numpy as np
 
 from recorder.clipfile import ClipFile, FrameMeta, clean_partials, clip_folder
 from recorder.clips import ClipEnd, ClipStart
+from recorder.lifeline import Lifeline
 from recorder.retention import RetentionPolicy, enforce
 from recorder.ring import FrameRing, RingSpec
 
@@ -101,7 +102,10 @@ class Recorder:
             cam = self._cams[msg.camera]
             if cam.ring is not None:
                 cam.ring.close()
-            cam.ring = FrameRing.attach(msg.spec)
+            try:
+                cam.ring = FrameRing.attach(msg.spec)
+            except FileNotFoundError:  # unlinked before we got to it (the daemon died): its frames count as lost
+                cam.ring = None
 
     def tick(self) -> None:
         if time.monotonic() >= self._next_retention:
@@ -219,6 +223,7 @@ class Recorder:
 
 def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
     """Process entry point."""
+    lifeline = Lifeline().start()  # first: the daemon may die while the face model loads
     os.nice(settings.nice)
     cv2.setNumThreads(1)  # one core at most for resize/encode: the other is the daemon's
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump would hold raw frames
@@ -232,9 +237,10 @@ def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
                 msg = inbox.get(timeout=1.0)
             except queue.Empty:
                 msg = _IDLE
-            if msg is None:
+            if msg is None or (msg is _IDLE and lifeline.orphaned):  # orphaned: no None will come, stop when idle
                 break
-            if stopping.is_set():
+            # The lifeline first: a daemon killed inside `stopping.set()` leaves that event's lock held for ever.
+            if lifeline.orphaned or stopping.is_set():
                 stop_by = stop_by or time.monotonic() + STOP_GRACE_S
                 if time.monotonic() > stop_by:
                     break
@@ -242,6 +248,8 @@ def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
             recorder.tick()
     finally:
         recorder.close()
+        if lifeline.orphaned:
+            outbox.cancel_join_thread()  # nobody reads it any more: never wait at exit to flush it
 
 
 def describe_camera(cam) -> dict:
