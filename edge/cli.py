@@ -11,7 +11,7 @@ import click
 
 from edge.config import DEMO_CONFIG, ConfigError, DetectorConfig, check_files, load_config
 from edge.errors import UserError
-from recorder.anonymise_tool import anonymise
+from recorder.cli import anonymise
 from replay.cli import replay
 from uploader.cli import upload
 

@@ -196,31 +196,8 @@ def plan(inputs: tuple[Path, ...], out: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-@click.command()
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "out",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="Output folder (or file, for a single input).",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["faces", "persons"]),
-    default="faces",
-    show_default=True,
-    help="faces: faces plus the head of every person whose face was not found; persons: whole persons.",
-)
-@click.option(
-    "--threshold",
-    type=click.FloatRange(0, 1, min_open=True, max_open=True),
-    default=None,
-    help=f"Face score threshold (default {AnonymiseConfig().face_threshold}).",
-)
 def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, threshold: float | None) -> None:
-    """Blur faces in images and videos, with the recorder's own anonymiser."""
+    """`vigie anonymise` (the command is declared in recorder/cli.py, which loads this module only when it runs)."""
     base = AnonymiseConfig()
     face_threshold = threshold if threshold is not None else base.face_threshold
     config = AnonymiseConfig(mode=mode, face_threshold=face_threshold)  # type: ignore[arg-type]

@@ -1,0 +1,38 @@
+"""`vigie anonymise`, declared here without importing OpenCV or onnxruntime: every `vigie` command loads the CLI,
+and `vigie alerts` on a driver's display must not pay for the models (recorder/anonymise_tool.py does the work)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Output folder (or file, for a single input).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["faces", "persons"]),
+    default="faces",
+    show_default=True,
+    help="faces: faces plus the head of every person whose face was not found; persons: whole persons.",
+)
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    help="Face score threshold (default: the recorder's own, recorder.anonymise.AnonymiseConfig).",
+)
+def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, threshold: float | None) -> None:
+    """Blur faces in images and videos, with the recorder's own anonymiser."""
+    from recorder.anonymise_tool import anonymise as run
+
+    run(inputs, out, mode, threshold)

@@ -1,0 +1,22 @@
+"""The CLI loads what a command needs, no more: `vigie alerts` on a driver's display must not load the models."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+HEAVY = ("cv2", "onnxruntime", "pyarrow", "scipy", "boto3", "zmq", "matplotlib")
+
+
+def test_loading_the_cli_loads_no_model_runtime_nor_data_library() -> None:
+    probe = f"import sys, edge.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_every_subcommand_still_answers_help() -> None:
+    for command in (["anonymise"], ["alerts"], ["upload"], ["replay", "rerun"], ["detect"], ["run"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "edge", *command, "--help"], capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 0 and "Usage:" in result.stdout, (command, result.stderr)
