@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
+from core.errors import UserError
 from edge.config import DEMO_CONFIG, ConfigError, DetectorConfig, check_files, load_config
-from edge.errors import UserError
 from recorder.cli import anonymise
 from replay.cli import replay
 from uploader.cli import upload
@@ -50,8 +50,8 @@ def main(verbose: bool) -> None:
 @click.option("--stats", "stats_path", type=click.Path(path_type=Path), help="Write final figures as JSON here.")
 def run(config_path: Path | None, duration: float | None, stats_path: Path | None) -> None:
     """Run the daemon: cameras → person detection → blind-spot alerts."""
+    from core.models import ModelError
     from edge.daemon import Daemon, RunOptions, install_signal_handlers
-    from edge.detector import ModelError
 
     cfg = _load(config_path)
     daemon = Daemon(cfg, RunOptions(duration, stats_path, echo=lambda line: click.echo(line)))
@@ -90,7 +90,8 @@ def detect(images: tuple[Path, ...], as_json: bool, threshold: float | None, mod
     """Run the bundled person detector on images (to check a camera's view)."""
     import cv2
 
-    from edge.detector import ModelError, PersonDetector
+    from core.models import ModelError
+    from edge.detector import PersonDetector
 
     # An installer checking a view wants every person, however small: no minimum box height here.
     settings = DetectorConfig(model=model, score_threshold=threshold, min_height=0.0)

@@ -11,7 +11,6 @@ Videos are re-encoded with what cv2 can write here (mp4v in .mp4, MJPG in .avi);
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ import click
 import cv2
 import numpy as np
 
+from core.atomic import publish, temp_sibling
+from core.errors import UserError
+from core.models import ModelError
 from edge.config import DetectorConfig
-from edge.detector import ModelError, PersonDetector
-from edge.errors import UserError
+from edge.detector import PersonDetector
 from recorder.anonymise import AnonymiseConfig, Anonymiser
 
 if TYPE_CHECKING:
@@ -72,23 +73,6 @@ def _add(a: Outcome, b: Outcome) -> Outcome:
     return Outcome(a.frames + b.frames, a.faces + b.faces, a.heads + b.heads, a.boxes + b.boxes)
 
 
-def temp_path(dest: Path) -> Path:
-    """A hidden sibling of `dest`, created empty with mode 0600 so the file is never readable by others."""
-    tmp = dest.with_name(f".{dest.stem}.{secrets.token_hex(4)}.tmp{dest.suffix}")
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    return tmp
-
-
-def publish(tmp: Path, dest: Path) -> None:
-    os.chmod(tmp, 0o600)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, dest)
-
-
 def do_image(pipe: Pipeline, src: Path, dest: Path) -> Outcome:
     image = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if image is None:
@@ -97,7 +81,7 @@ def do_image(pipe: Pipeline, src: Path, dest: Path) -> Outcome:
     ok, data = cv2.imencode(dest.suffix, out)
     if not ok:
         raise InputError(f"cannot encode {dest.suffix} output")
-    tmp = temp_path(dest)
+    tmp = temp_sibling(dest)
     try:
         tmp.write_bytes(data.tobytes())
         publish(tmp, dest)
@@ -127,7 +111,7 @@ def do_video(pipe: Pipeline, src: Path, dest: Path) -> Outcome:
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
     fourcc = cv2.VideoWriter.fourcc(*("MJPG" if dest.suffix == ".avi" else "mp4v"))
-    tmp = temp_path(dest)
+    tmp = temp_sibling(dest)
     writer: cv2.VideoWriter | None = None
     done = Outcome(0, 0, 0, 0)
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge.errors import UserError
+from core.errors import UserError
 
 
 class ReplayError(UserError):

@@ -8,7 +8,7 @@ from which a dropped cell could be recovered, and the export must stay that way 
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from core.atomic import write_atomic
 from replay.errors import ReplayError
 from replay.report import check_tz, local_hours
 
@@ -83,14 +84,11 @@ def aggregate(table: pa.Table, settings: ExportSettings) -> tuple[pa.Table, int,
     return kept.take(order), int(pc.sum(small).as_py() or 0), suppressed_events
 
 
-def _atomic(path: Path, write) -> None:  # type: ignore[no-untyped-def]
-    """Written under a temporary name and renamed: a portal picking files up never sees half of one."""
-    tmp = path.with_name(f".{path.name}.tmp")
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """A portal picking files up never sees half of one (core/atomic.py), and a failed write is one line."""
     try:
-        write(tmp)
-        os.replace(tmp, path)
+        write_atomic(path, write)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ReplayError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 

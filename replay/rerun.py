@@ -17,9 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.models import ModelError
 from edge.budget import AlertTally, Budget
 from edge.config import Config, ConfigError, load_config
-from edge.detector import ModelError, PersonDetector
+from edge.detector import PersonDetector
 from edge.pipeline import BatchResult, Pipeline
 from edge.types import Event, Level
 from edge.vehicle import StaticVehicle, VehicleLog, VehicleSource

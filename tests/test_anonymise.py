@@ -14,9 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 import recorder.faces as faces_module
+from core.models import ModelError
 from edge.cli import main
 from edge.config import DetectorConfig
-from edge.detector import ModelError, PersonDetector
+from edge.detector import PersonDetector
 from recorder.anonymise import AnonymiseConfig, Anonymiser
 from recorder.faces import FaceConfig, FaceDetector
 from tests.conftest import FOOTAGE, IMAGES

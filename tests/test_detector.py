@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from core.models import ModelError, sha256_of
 from edge.cli import main
 from edge.config import DetectorConfig
 from edge.detector import (
@@ -18,9 +19,7 @@ from edge.detector import (
     INT8_MODEL_SHA256,
     MODEL_PATH,
     MODEL_SHA256,
-    ModelError,
     PersonDetector,
-    sha256_of,
 )
 
 from .conftest import FOOTAGE, IMAGES

@@ -1,0 +1,2 @@
+"""What every part of vigie may import, and which imports no other part of vigie: errors, atomic file writing,
+model loading. The direction is one way: replay → edge → recorder, uploader → core."""

@@ -1,0 +1,58 @@
+"""Loading an ONNX model the way every vigie process does: its digest checked, its session set up for a small shared
+CPU. Used by the person detector (edge/detector.py) and the face model (recorder/faces.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+
+class ModelError(Exception):
+    """The model file is missing, altered or unusable; the daemon refuses to start."""
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    path: Path
+    sha256: str
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.path.stem}@{self.sha256[:12]}"
+
+
+def verify_model(path: Path, expected_sha256: str | None) -> ModelInfo:
+    if not path.is_file():
+        raise ModelError(f"detector.model: file not found: {path}")
+    digest = sha256_of(path)
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise ModelError(
+            f"detector.model: {path} has sha256 {digest[:16]}…, expected {expected_sha256[:16]}… "
+            "(corrupt or replaced file; restore it from the repository)"
+        )
+    return ModelInfo(path, digest)
+
+
+def open_session(path: Path, threads: int, what: str) -> ort.InferenceSession:
+    """A CPU onnxruntime session set up for a small shared machine; `what` names the model in errors."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    # On a 2-core bus computer, spinning threads steal the core the capture threads need.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"{what}: {path} cannot be loaded by onnxruntime: {exc}") from None
