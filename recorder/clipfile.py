@@ -30,7 +30,9 @@ SIDECAR_SCHEMA = pa.schema(
         pa.field("speed_kmh", pa.float32(), nullable=False),
         pa.field("indicator", pa.string(), nullable=False),
     ],
-    metadata={"vigie.schema": "vigie.clip-frames/1"},
+    # 2: the `vigie.clip` metadata gains `events` (each event's span and the fraction the clip shows), `complete`
+    # and `frames_thinned`.
+    metadata={"vigie.schema": "vigie.clip-frames/2"},
 )
 
 
@@ -74,12 +76,12 @@ class ClipFile:
         self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter.fourcc(*FOURCC[fmt]), fps, size)
         if not self._writer.isOpened():
             raise OSError(f"cannot open a video writer for {self._partial}")
-        self._rows: list[dict] = []
+        self.rows: list[dict] = []
         self.frames = 0
 
     def add(self, image: np.ndarray, meta: FrameMeta) -> None:
         self._writer.write(image)
-        self._rows.append(
+        self.rows.append(
             {
                 "frame": self.frames,
                 "ts": meta.ts,
@@ -95,7 +97,7 @@ class ClipFile:
     def finish(self, clip_meta: dict) -> Path:
         """Close, fsync, and make the clip visible. Returns the video's final path."""
         self._writer.release()
-        table = pa.Table.from_pylist(self._rows, schema=SIDECAR_SCHEMA)
+        table = pa.Table.from_pylist(self.rows, schema=SIDECAR_SCHEMA)
         table = table.replace_schema_metadata({**SIDECAR_SCHEMA.metadata, b"vigie.clip": json.dumps(clip_meta)})
         tmp = self.sidecar.with_name(f".{self.sidecar.name}.tmp")
         with open(tmp, "wb") as fh:

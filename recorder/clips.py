@@ -22,9 +22,37 @@ class ClipStart:
 
 
 @dataclass(frozen=True, slots=True)
+class EventSpan:
+    """One event's moments, which its clip must show (the recorder measures how much of them it kept)."""
+
+    event_id: str
+    start_ts: float
+    end_ts: float
+
+
+@dataclass(frozen=True, slots=True)
 class ClipEnd:
     camera: str
     clip_id: str
+    events: tuple[EventSpan, ...] = ()  # every event that names this clip, closed by now
+
+
+COVER_HALF_S = 0.5  # a moment is shown if a clip frame lies within this much of it (1 s gaps at most)
+
+
+def coverage(span: EventSpan, frame_ts: list[float]) -> float:
+    """The fraction of an event's span within COVER_HALF_S of a clip frame (1.0: every moment shown)."""
+    s, e = span.start_ts, span.end_ts
+    near = sorted((max(t - COVER_HALF_S, s), min(t + COVER_HALF_S, e)) for t in frame_ts)
+    near = [(lo, hi) for lo, hi in near if hi > lo]  # frames too far outside the span show none of it
+    if e <= s:
+        return 1.0 if any(abs(t - s) <= COVER_HALF_S for t in frame_ts) else 0.0
+    covered, reach = 0.0, s
+    for lo, hi in near:
+        if hi > reach:
+            covered += hi - max(lo, reach)
+            reach = hi
+    return min(covered / (e - s), 1.0)
 
 
 @dataclass(slots=True)
@@ -32,6 +60,7 @@ class _Open:
     clip_id: str
     events: set[str] = field(default_factory=set)
     quiet_since: float | None = None
+    spans: dict[str, EventSpan] = field(default_factory=dict)  # closed events, sent with the clip's end
 
 
 def clip_id_for(bus_id: str, camera: str, ts: float) -> str:
@@ -66,16 +95,29 @@ class ClipPlanner:
             return commands
         for ev in closed:
             clip.events.discard(ev.event_id)
+            clip.spans[ev.event_id] = EventSpan(ev.event_id, ev.start_ts, ev.end_ts)
         if not clip.events:
             clip.quiet_since = ts if clip.quiet_since is None else clip.quiet_since
             if ts - clip.quiet_since >= self._post:
-                commands.append(ClipEnd(camera, clip.clip_id))
+                commands.append(ClipEnd(camera, clip.clip_id, tuple(clip.spans.values())))
                 del self._open[camera]
         return commands
 
     def clip_of(self, event: Event) -> str | None:
-        """The clip an event belongs to (asked once, when the event closes)."""
-        return self._clip_of_event.pop(event.event_id, None)
+        """The clip an event belongs to (asked once, when the event closes). An event closed outside `step` (the
+        daemon stopping) is added to its clip's spans here."""
+        clip_id = self._clip_of_event.pop(event.event_id, None)
+        clip = self._open.get(event.camera)
+        if clip is not None and clip.clip_id == clip_id:
+            clip.events.discard(event.event_id)
+            clip.spans.setdefault(event.event_id, EventSpan(event.event_id, event.start_ts, event.end_ts))
+        return clip_id
+
+    def end_all(self) -> list[ClipEnd]:
+        """Ends for every clip still open (the daemon is stopping), each with the spans of its events."""
+        ends = [ClipEnd(camera, clip.clip_id, tuple(clip.spans.values())) for camera, clip in self._open.items()]
+        self._open.clear()
+        return ends
 
     def open_clips(self) -> list[tuple[str, str]]:
         """(camera, clip id) of every clip now open (for a recorder that restarts mid-clip)."""

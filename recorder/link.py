@@ -245,10 +245,13 @@ class RecorderLink:
 
     def close(self) -> None:
         """Stop promptly: the recorder finishes the clips it has open and skips whatever backlog it still has."""
+        # Open clips end here, with their events' spans, so that their sidecars say how much of each event they show.
+        ends = self.planner.end_all()
         self._stopping.set()
-        if self._process.is_alive():
+        if self._process.is_alive() and not self._down:
             with contextlib.suppress(queue.Full):  # a full queue: the stop flag alone will do
-                self._inbox.put(None, timeout=1.0)
+                for msg in [*self._control, *ends, None]:
+                    self._inbox.put(msg, timeout=1.0)
         self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.terminate()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ import cv2
 import numpy as np
 
 from recorder.clipfile import ClipFile, FrameMeta, clean_partials, clip_folder
-from recorder.clips import ClipEnd, ClipStart
+from recorder.clips import ClipEnd, ClipStart, coverage
 from recorder.lifeline import Lifeline
 from recorder.retention import RetentionPolicy, enforce
 from recorder.ring import FrameRing, RingSpec
@@ -32,10 +33,14 @@ log = logging.getLogger(__name__)
 
 _IDLE = object()
 JPEG_QUALITY = 90
-MAX_LAG_S = 1.0
+MAX_LAG_S = 1.0  # pre-roll only: a frame older than this is not worth keeping unless a clip is open
+BACKLOG_S = 10.0  # frames of open clips waiting to be blurred and written, per camera, in clip-rate seconds
+COMPLETE = 0.95  # an event whose clip shows less than this fraction of its moments is reported incomplete
 STOP_GRACE_S = 3.0  # at shutdown, frames still in the ring are worth this long to write
 RETENTION_EVERY_S = 60.0
 ANONYMISE_BATCH = 8
+WORK_BATCH = 2  # frames written between two looks at the inbox: a long batch lets the ring overwrite frames
+CLOSE_BUDGET_S = 5.0  # at shutdown, time to write what open clips still have waiting (the daemon waits 10 s)
 CLIP_RESERVE_BYTES = 20 * 1024 * 1024  # room kept for the clip about to start (a 20 s clip is ~3-8 MB)
 
 
@@ -75,7 +80,12 @@ class _Camera:
     clip: ClipFile | None = None
     clip_id: str | None = None
     clip_wanted: bool = False
+    event_from: float = 0.0  # frames before this are the clip's pre-roll: the first to go when behind
+    # Frames of the open clip, rescued from the ring as JPEG, waiting for the CPU to blur and write them.
+    backlog: list = field(default_factory=list)
     lost: int = 0
+    thinned: int = 0  # frames of the open clip dropped to keep the backlog bounded (the clip's rate drops)
+    ending: ClipEnd | None = None  # its end arrived while stopping: finished, with its spans, by `close`
 
 
 class Recorder:
@@ -88,6 +98,8 @@ class Recorder:
         self._anonymiser = Anonymiser(AnonymiseConfig(mode=settings.mode, threads=1))
         self._next_retention = 0.0
         self._disk_full = False
+        self.stopping = False
+        self._write_s = 0.05  # wall time to blur and write one frame, measured (a starved recorder's is long)
         clean_partials(settings.root)
 
     # -- messages -------------------------------------------------------------------------------------------------
@@ -96,8 +108,10 @@ class Recorder:
             self._frame(msg)
         elif isinstance(msg, ClipStart):
             self._start(msg)
+        elif isinstance(msg, ClipEnd) and self.stopping:
+            self._cams[msg.camera].ending = msg  # written within close's budget, with every other open clip
         elif isinstance(msg, ClipEnd):
-            self._end(msg.camera)
+            self._end(msg.camera, msg)
         elif isinstance(msg, RingAttach):
             cam = self._cams[msg.camera]
             if cam.ring is not None:
@@ -112,20 +126,38 @@ class Recorder:
             self._next_retention = time.monotonic() + RETENTION_EVERY_S
             enforce(self._s.root, self._s.retention)
 
+    @property
+    def behind(self) -> bool:
+        """Rescued frames wait to be written (the loop writes them whenever no message is waiting)."""
+        return any(cam.backlog for cam in self._cams.values())
+
+    def work(self) -> None:
+        """Blur and write one batch of the camera furthest behind: the expensive step, done only when idle."""
+        cam = max(self._cams.values(), key=lambda c: len(c.backlog))
+        batch, cam.backlog = cam.backlog[:WORK_BATCH], cam.backlog[WORK_BATCH:]
+        self._write(cam, [(m, _decode(j)) for m, j in batch])
+
     def close(self) -> None:
-        for name in list(self._cams):
-            self._end(name)
+        """At shutdown, open clips keep what the time left can write, spread evenly over their backlog."""
+        waiting = sum(len(c.backlog) for c in self._cams.values())
+        fits = CLOSE_BUDGET_S / self._write_s
+        for cam in self._cams.values():
+            if waiting > fits:
+                self._bound(cam, int(fits * len(cam.backlog) / waiting))
+        for name, cam in list(self._cams.items()):
+            self._end(name, cam.ending)
         for cam in self._cams.values():
             if cam.ring is not None:
                 cam.ring.close()
 
     # -- frames -----------------------------------------------------------------------------------------------------
     def _frame(self, meta: FrameMeta) -> None:
+        """Rescue the frame from the ring (a copy and a JPEG, ~5 ms) before the daemon overwrites it; blurring and
+        writing (~30 ms) wait for `work`. A starved recorder used to do both per message and skip every frame more
+        than 1 s old, so under sustained load it skipped the very moments of the event its clip was for."""
         cam = self._cams[meta.camera]
-        # Behind by more than MAX_LAG_S: skip to the present. A clip then has fewer frames per second (the sidecar
-        # keeps each frame's true time) instead of drifting ever further behind the events it must show.
-        if time.time() - meta.ts > MAX_LAG_S:
-            cam.lost += 1
+        if not cam.clip_wanted and time.time() - meta.ts > MAX_LAG_S:
+            cam.lost += 1  # pre-roll only, and stale: skipping it is how a late recorder catches up
             return
         got = cam.ring.read(meta.slot, meta.seq) if cam.ring is not None else None
         if got is None:
@@ -133,10 +165,22 @@ class Recorder:
             return
         image, _ = got
         _, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        cam.recent.append((meta, jpeg.tobytes(), image.shape))
-        self._trim(cam, meta.ts)
         if cam.clip_wanted:
-            self._write(cam, [(meta, image)])
+            cam.backlog.append((meta, jpeg.tobytes()))
+            self._bound(cam)
+        else:
+            cam.recent.append((meta, jpeg.tobytes(), image.shape))
+            self._trim(cam, meta.ts)
+
+    def _bound(self, cam: _Camera, most: int | None = None) -> None:
+        """Keep the backlog within BACKLOG_S at the clip rate: drop pre-roll first, then the frame whose neighbours
+        are closest (the clip's rate drops evenly rather than losing a stretch of the event)."""
+        most = max(int(BACKLOG_S * self._s.clip_fps), 2 * ANONYMISE_BATCH) if most is None else max(most, 2)
+        while len(cam.backlog) > most:
+            ts = [m.ts for m, _ in cam.backlog]
+            drop = 0 if ts[0] < cam.event_from else 1 + int(np.argmin(np.subtract(ts[2:], ts[:-2])))
+            del cam.backlog[drop]
+            cam.thinned += 1
 
     def _trim(self, cam: _Camera, now: float) -> None:
         while cam.recent and now - cam.recent[0][0].ts > self._s.pre_roll_s + 1.0:
@@ -149,23 +193,23 @@ class Recorder:
         if not self._room_for_a_clip():
             return
         cam.clip_wanted, cam.clip_id = True, msg.clip_id
-        backlog = [
-            (m, cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR))
-            for m, j, _ in cam.recent
-            if m.ts >= msg.from_ts
-        ]
-        for i in range(0, len(backlog), ANONYMISE_BATCH):
-            self._write(cam, backlog[i : i + ANONYMISE_BATCH])
+        cam.event_from = msg.from_ts + self._s.pre_roll_s
+        cam.lost = cam.thinned = 0  # counted per clip from now on
+        cam.backlog = [(m, j) for m, j, _ in cam.recent if m.ts >= msg.from_ts]
+        cam.recent.clear()
+        self._bound(cam)
 
     def _write(self, cam: _Camera, frames: list[tuple[FrameMeta, np.ndarray]]) -> None:
         if not frames:
             return
+        began = time.monotonic()
         try:
             if cam.clip is None:
                 cam.clip = self._open_clip(cam, frames[0][0], frames[0][1])
             blurred = self._anonymiser.anonymise([im for _, im in frames], [m.boxes for m, _ in frames])
             for (meta, _), image in zip(frames, blurred, strict=True):
                 cam.clip.add(image, meta)
+            self._write_s = 0.8 * self._write_s + 0.2 * (time.monotonic() - began) / len(frames)
         except OSError as exc:
             self._fail(cam, f"clip {cam.clip_id}: {exc}")
 
@@ -176,20 +220,33 @@ class Recorder:
         return ClipFile(folder, cam.clip_id, self._s.fmt, fps, (image.shape[1], image.shape[0]))
 
     def _fps(self, cam: _Camera) -> float:
-        ts = [m.ts for m, _, _ in cam.recent]
+        ts = [m.ts for m, _ in cam.backlog] or [m.ts for m, _, _ in cam.recent]
         camera_fps = float(np.clip(1.0 / np.median(np.diff(ts)), 1.0, 60.0)) if len(ts) >= 3 else 10.0
         return min(camera_fps, self._s.clip_fps)
 
-    def _end(self, camera: str) -> None:
+    def _end(self, camera: str, end: ClipEnd | None) -> None:
+        """Write what the clip still has waiting, then say how much of each of its events the clip shows: a starved
+        recorder may not have kept it all, and the sidecar must not hide that."""
         cam = self._cams[camera]
-        clip, cam.clip, cam.clip_wanted = cam.clip, None, False
+        while cam.backlog:
+            batch, cam.backlog = cam.backlog[:ANONYMISE_BATCH], cam.backlog[ANONYMISE_BATCH:]
+            self._write(cam, [(m, _decode(j)) for m, j in batch])
+        clip, cam.clip, cam.clip_wanted, cam.ending = cam.clip, None, False, None
         if clip is None:
             return
         try:
+            shown = [row["ts"] for row in clip.rows]
+            events = [
+                {**dataclasses.asdict(span), "coverage": round(coverage(span, shown), 3)}
+                for span in (end.events if end is not None else ())
+            ]
             meta = {
                 "camera": camera,
                 "bus_id": self._s.bus_id,
                 "frames_lost": cam.lost,
+                "frames_thinned": cam.thinned,
+                "events": events,  # each event's span and the fraction of it the clip shows (vigie.clip-frames/2)
+                "complete": all(e["coverage"] >= COMPLETE for e in events) if end is not None else None,
                 **self._s.cameras.get(camera, {}),
             }
             path = clip.finish(meta)
@@ -201,7 +258,7 @@ class Recorder:
     def _fail(self, cam: _Camera, detail: str) -> None:
         if cam.clip is not None:
             cam.clip.abandon()
-        cam.clip, cam.clip_wanted = None, False
+        cam.clip, cam.clip_wanted, cam.backlog = None, False, []
         self._send(Status("clip_failed", detail))
 
     # -- disk ---------------------------------------------------------------------------------------------------------
@@ -234,14 +291,20 @@ def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
     try:
         while True:
             try:
-                msg = inbox.get(timeout=1.0)
+                # Messages first (each one rescues a frame the ring will soon overwrite); the expensive writing is
+                # done only when none is waiting.
+                msg = inbox.get_nowait() if recorder.behind else inbox.get(timeout=1.0)
             except queue.Empty:
+                if recorder.behind and not stop_by:
+                    recorder.work()
+                    continue
                 msg = _IDLE
             if msg is None or (msg is _IDLE and lifeline.orphaned):  # orphaned: no None will come, stop when idle
                 break
             # The lifeline first: a daemon killed inside `stopping.set()` leaves that event's lock held for ever.
             if lifeline.orphaned or stopping.is_set():
                 stop_by = stop_by or time.monotonic() + STOP_GRACE_S
+                recorder.stopping = True
                 if time.monotonic() > stop_by:
                     break
             recorder.handle(msg)
@@ -250,6 +313,10 @@ def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
         recorder.close()
         if lifeline.orphaned:
             outbox.cancel_join_thread()  # nobody reads it any more: never wait at exit to flush it
+
+
+def _decode(jpeg: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
 
 
 def describe_camera(cam) -> dict:
