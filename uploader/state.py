@@ -6,6 +6,10 @@
 - `multipart/<id>.json`: the UploadId and finished parts of an upload in progress, so a restart resumes it.
 - `status.json`: last failure, last success, evictions: what `vigie upload status` shows.
 - `lock`: one uploader per state folder (flock; released by the kernel even on SIGKILL).
+
+A SIGKILL at any point leaves each of them readable (tests/test_crash_journals.py kills a real uploader at random
+points): the journal may end in one torn record, cut off before the next append; a status or multipart record is
+the old one or the new one, and the temporary file a kill left behind is removed by the next uploader.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class Journal:
     def __init__(self, state_dir: Path):
         self.path = state_dir / "journal.jsonl"
         self._lock = threading.Lock()
+        self._tail_checked = False
         self._stored: dict[str, StoredObject] = {}
         for rec in self.records():
             if rec.get("op") == "stored":
@@ -91,10 +96,39 @@ class Journal:
                 with contextlib.suppress(ValueError):
                     yield json.loads(line)
 
+    def _cut_torn_tail(self) -> None:
+        """A kill inside write(2) (or a power cut) can leave a last record without its newline. Appending after it
+        would fuse the next record onto it — one unreadable line, and a stored file missing from the journal. The
+        torn record was never acknowledged (its fsync never returned, so its file is still in the spool and is
+        journaled again), so it is cut off. Only the uploader appends, under the state lock, so nobody is writing."""
+        try:
+            fh = open(self.path, "rb+")  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return
+        with fh:
+            end = fh.seek(0, os.SEEK_END)
+            keep = end
+            while keep > 0:
+                start = max(keep - 64 * 1024, 0)
+                fh.seek(start)
+                block = fh.read(keep - start)
+                newline = block.rfind(b"\n")
+                if newline >= 0:
+                    keep = start + newline + 1
+                    break
+                keep = start
+            if keep < end:
+                fh.truncate(keep)
+                fh.flush()
+                os.fsync(fh.fileno())
+
     def _append(self, record: dict) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._tail_checked:
+                self._cut_torn_tail()
+                self._tail_checked = True
             with open(self.path, "a", encoding="utf-8") as fh:
                 fh.write(line)
                 fh.flush()
@@ -173,6 +207,17 @@ class MultipartStore:
         return [d for d in (read_json(p) for p in sorted(self.dir.glob("*.json"))) if d]
 
 
+def remove_stale_temps(state_dir: Path) -> int:
+    """Temporary files of `write_json_atomic` that a kill left behind (never renamed, so never read). Only under the
+    state lock: a running uploader's temp file must not vanish before its rename."""
+    removed = 0
+    for folder in (state_dir, state_dir / "multipart"):
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 class StateLockedError(RuntimeError):
     pass
 
@@ -187,6 +232,7 @@ def exclusive(state_dir: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise StateLockedError(f"another uploader is running on {state_dir}") from None
+        remove_stale_temps(state_dir)
         yield
     finally:
         os.close(fd)
