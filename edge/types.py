@@ -153,6 +153,19 @@ class Health:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What became of the events handed to the event store in one run: accepted = written + dropped + unwritten."""
+
+    recovered: int = 0  # from the write-ahead log of an interrupted run (included in accepted)
+    accepted: int = 0
+    written: int = 0  # to Parquet
+    dropped: int = 0  # from memory, beyond the bound, while the disk refused them
+    dropped_in_wal: int = 0  # of those, still in the write-ahead log: the next start writes them
+    unwritten: int = 0  # still waiting at exit (the disk never took them)
+    unwritten_in_wal: int = 0  # of those, in the write-ahead log for the next start; the rest are lost
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One person's stay in one zone, closed. No image data and no identifier that survives the event."""
 

@@ -12,18 +12,19 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import queue
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from edge.types import Event, Level
+from edge.types import Event, Health, Level, StoreCounts
+from recorder.store import Backoff, StoreFault, StoreState, StoreWatch
 from recorder.wal import EventWal, pending_events
 
 if TYPE_CHECKING:
@@ -31,9 +32,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_TICK = object()
 SCHEMA_VERSION = 3  # 2: + clip; 3: + info_alerts, warning_alerts
 SCHEMA_NAME = f"vigie.events/{SCHEMA_VERSION}"
+# Events waiting in memory while the disk refuses them: ~1 KB each with their log record, so ~10 MB at most;
+# hours of a busy stop's events.
+MAX_WAITING = 10_000
+DROP_LOG_S = 60.0
 
 EVENT_SCHEMA = pa.schema(
     [
@@ -140,44 +144,79 @@ def write_partitioned(rows: list[dict], schema: pa.Schema, root: Path, bus_id: s
         name = f"{stem}-{first}-{uuid.uuid4().hex[:12]}.parquet"
         tmp = folder / f".{name}.tmp"
         table = pa.Table.from_pylist(day_rows, schema=schema)
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, folder / name)
-        _fsync_dir(folder)
+        try:
+            with open(tmp, "wb") as fh:
+                pq.write_table(table, fh, compression="zstd")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, folder / name)
+        except OSError:
+            # Half a file on a full disk holds the very space a retry needs.
+            tmp.unlink(missing_ok=True)
+            raise
         written.append(folder / name)
+        try:
+            _fsync_dir(folder)
+        except OSError as exc:
+            # The file is in place and complete: calling it unwritten would write its rows twice on the retry.
+            log.error("%s renamed but its folder not fsynced (a power cut may lose it): %s", folder / name, exc)
     return written
 
 
 def clean_leftovers(root: Path) -> int:
-    """Remove temporary files a crash left behind; they were never visible as data."""
+    """Remove temporary files a crash left behind; they were never visible as data. A disk that fails here is
+    reported by the first write, not here: this must not stop the daemon from starting."""
     removed = 0
-    if root.is_dir():
-        for tmp in root.rglob(".part-*.tmp"):
-            tmp.unlink(missing_ok=True)
-            removed += 1
+    try:
+        if root.is_dir():
+            for tmp in root.rglob(".part-*.tmp"):
+                tmp.unlink(missing_ok=True)
+                removed += 1
+    except OSError as exc:
+        log.error("could not clean temporary files under %s: %s", root, exc)
     return removed
+
+
+def _by_day(events: list[Event]) -> list[list[Event]]:
+    """One batch per UTC date of the start, so each batch is one file and succeeds or fails whole."""
+    days: dict[dt.date, list[Event]] = {}
+    for ev in events:
+        days.setdefault(dt.datetime.fromtimestamp(ev.start_ts, dt.UTC).date(), []).append(ev)
+    return list(days.values())
 
 
 class EventWriter:
     """Collects closed events off the hot loop and writes them every `flush_s` seconds and at close.
 
     With a write-ahead log, every confirmed and closed event is logged before it is queued, and what a previous run
-    logged but never wrote is written first.
+    logged but never wrote is written first. A write that fails (full disk, read-only or failing card) is retried
+    with back-off; meanwhile at most `max_waiting` events wait in memory, beyond that the oldest are dropped and
+    counted. Nothing here raises into the alert loop or the daemon's start: faults go to `health()`.
     """
 
     def __init__(
-        self, sink: EventSink, flush_s: float, wal: EventWal | None = None, operating: OperatingLog | None = None
+        self,
+        sink: EventSink,
+        flush_s: float,
+        wal: EventWal | None = None,
+        operating: OperatingLog | None = None,
+        max_waiting: int = MAX_WAITING,
     ):
         self._sink = sink
         self._operating = operating
         self._flush_s = flush_s
         self._wal = wal
-        self._queue: queue.Queue[Event | None] = queue.Queue()
-        self.written = 0
-        self.recovered = 0
+        self._max = max_waiting
+        self._lock = threading.Lock()  # guards what waits and the counts; never held while writing
+        self._waiting: deque[Event] = deque()
+        self._in_flight: list[Event] = []  # taken by the writer thread for the write in progress; counted too
+        self._fault: StoreFault | None = None
+        self._backoff = Backoff()
+        self._watch = StoreWatch()
+        self._closing = threading.Event()
+        self._next_drop_log = 0.0
+        self.counts = StoreCounts()
         self.files: list[Path] = []
         clean_leftovers(sink.root)
         if wal is not None:
@@ -186,12 +225,19 @@ class EventWriter:
         self._thread.start()
 
     def _recover(self, wal: EventWal) -> None:
-        pending = pending_events(wal.path)
+        """What an interrupted run logged but never wrote waits first in line; the thread writes it at once. Until
+        then the log keeps it, so a full disk at start delays these events but never loses them."""
+        try:
+            pending = pending_events(wal.path)
+        except OSError as exc:
+            log.error("write-ahead log %s unreadable, kept as it is for a later start: %s", wal.path, exc)
+            wal.adopt(None)
+            return
+        wal.adopt({ev.event_id for ev in pending})
         if pending:
-            self.files += write_events(pending, self._sink)
-            self.recovered = len(pending)
             log.warning("recovered %d events from the write-ahead log of an interrupted run", len(pending))
-        wal.reset()
+            self._waiting.extend(pending)
+            self.counts = replace(self.counts, recovered=len(pending), accepted=len(pending))
 
     def opened(self, event: Event) -> None:
         if self._wal is not None:
@@ -200,44 +246,115 @@ class EventWriter:
     def add(self, event: Event) -> None:
         if self._wal is not None:
             self._wal.closed(event)
-        self._queue.put(event)
+        with self._lock:
+            self.counts = replace(self.counts, accepted=self.counts.accepted + 1)
+            self._waiting.append(event)
+            self._bound()
+
+    def _bound(self) -> None:
+        """Drop the oldest waiting events beyond the bound (lock held); counted, logged, told on `health`."""
+        over = len(self._waiting) + len(self._in_flight) - self._max
+        if over <= 0:
+            return
+        gone = [self._waiting.popleft() for _ in range(min(over, len(self._waiting)))]
+        if not gone:
+            return
+        kept = self._wal.dropped([ev.event_id for ev in gone]) if self._wal is not None else 0
+        self.counts = replace(
+            self.counts, dropped=self.counts.dropped + len(gone), dropped_in_wal=self.counts.dropped_in_wal + kept
+        )
+        if time.monotonic() >= self._next_drop_log:  # at the bound every new event drops one: a line a minute
+            self._next_drop_log = time.monotonic() + DROP_LOG_S
+            log.error(
+                "events dropped from memory: more than %d wait for the disk; %d dropped since start (%d of them kept "
+                "in the write-ahead log for the next start)",
+                self._max,
+                self.counts.dropped,
+                self.counts.dropped_in_wal,
+            )
+
+    def state(self) -> StoreState:
+        with self._lock:
+            waiting = len(self._waiting) + len(self._in_flight)
+            dropped = self.counts.dropped
+        wal_fault = self._wal.fault() if self._wal is not None else None
+        return StoreState(wal_fault, self._fault, waiting, dropped, self._max)
+
+    def health(self) -> list[Health]:
+        """The store's status changes for the `health` topic (called from the daemon's loop)."""
+        return self._watch.check(self.state())
+
+    def current_health(self) -> list[Health]:
+        """The store's fault, if any, for the daemon's periodic heartbeat."""
+        return self._watch.current(self.state())
 
     def _run(self) -> None:
-        pending: list[Event] = []
-        deadline = time.monotonic() + self._flush_s
-        closing = False
-        while not closing:
-            try:
-                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
-            except queue.Empty:
-                item = _TICK
-            if item is None:
-                closing = True
-            elif isinstance(item, Event):
-                pending.append(item)
-            if self._operating is not None and (closing or self._operating.due(time.time())):
+        next_write = time.monotonic() if self._waiting else time.monotonic() + self._flush_s
+        # Wake at least every few seconds: the operating-time row is due on its own clock.
+        while not self._closing.wait(min(max(next_write - time.monotonic(), 0.0), 5.0)):
+            if self._operating is not None and self._operating.due(time.time()):
                 self._operating.flush(time.time())
-            if not closing and time.monotonic() < deadline:
-                continue
-            deadline = time.monotonic() + self._flush_s
-            if pending:
-                pending = self._flush(pending)
+            if time.monotonic() >= next_write:
+                ok = self._write_waiting()
+                next_write = time.monotonic() + (self._flush_s if ok else self._backoff.failed())
+        if self._operating is not None:
+            self._operating.flush(time.time())
+        self._write_waiting()
 
-    def _flush(self, pending: list[Event]) -> list[Event]:
-        """Write what is pending; returns what is still pending."""
-        try:
-            self.files += write_events(pending, self._sink)
-        except OSError as exc:
-            # Keep them and try again next round: a full or read-only disk must not lose accepted events.
-            log.error("event metadata not written yet (%d pending): %s", len(pending), exc)
-            return pending
-        self.written += len(pending)
-        if self._wal is not None:
-            self._wal.done([ev.event_id for ev in pending])
-        return []
+    def _write_waiting(self) -> bool:
+        """Write what waits, one file per UTC date; what fails goes back to the head of the line. True if all went."""
+        with self._lock:
+            batch = self._in_flight = list(self._waiting)
+            self._waiting.clear()
+        failed: list[Event] = []
+        for day in _by_day(batch):
+            if failed:  # the disk refused the day before: do not hammer it in the same round
+                failed += day
+                continue
+            try:
+                files = write_events(day, self._sink)
+            except OSError as exc:
+                self._failed(exc, len(batch))
+                failed += day
+                continue
+            self.files += files
+            ids = {ev.event_id for ev in day}
+            with self._lock:
+                self.counts = replace(self.counts, written=self.counts.written + len(day))
+                self._in_flight = [ev for ev in self._in_flight if ev.event_id not in ids]
+            if self._wal is not None:
+                self._wal.done(list(ids))
+        with self._lock:
+            self._waiting.extendleft(reversed(failed))
+            self._in_flight = []
+            self._bound()
+        if not failed and self._fault is not None and batch:
+            log.warning("event metadata written again to %s", self._sink.root)
+            self._fault = None
+            self._backoff.succeeded()
+        return not failed
+
+    def _failed(self, exc: OSError, waiting: int) -> None:
+        fault = StoreFault.of("event folder", self._sink.root, exc)
+        if fault != self._fault:
+            log.error("event metadata not written yet (%d waiting in memory, retrying): %s", waiting, fault)
+        self._fault = fault
 
     def close(self) -> None:
-        self._queue.put(None)
+        self._closing.set()
         self._thread.join(timeout=30)
         if self._wal is not None:
             self._wal.close()
+        with self._lock:
+            # In flight too: a write still hung on a dying card when the join gave up is not counted as written.
+            unwritten = [ev.event_id for ev in (*self._in_flight, *self._waiting)]
+        in_wal = self._wal.holds(unwritten) if self._wal is not None else 0
+        self.counts = replace(self.counts, unwritten=len(unwritten), unwritten_in_wal=in_wal)
+        if unwritten:
+            log.error(
+                "%d event(s) not written to %s at exit: %d in the write-ahead log for the next start, %d lost",
+                len(unwritten),
+                self._sink.root,
+                in_wal,
+                len(unwritten) - in_wal,
+            )
