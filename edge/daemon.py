@@ -168,6 +168,7 @@ class Daemon:
             if recorder is not None:
                 recorder.close()
             writer.close()
+            self.stats.event_store = writer.counts
             vehicle.close()
             if isinstance(vehicle, ZmqVehicle):
                 self.stats.vehicle = vehicle.counts()
@@ -207,13 +208,13 @@ class Daemon:
             health = (
                 st.watch.check(st.hub.counters) + self._recorder_health(st) + self._vehicle_health(st.pipeline.vehicle)
             )
-            health += self._vehicle_rejections(st.pipeline.vehicle)
+            health += self._vehicle_rejections(st.pipeline.vehicle) + st.writer.health()
             for h in health:
                 st.bus.health(h)
                 self.options.echo(f"health  {h.camera}: {h.status} ({h.detail})")
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + HEARTBEAT_S
-                for h in st.watch.current():
+                for h in st.watch.current() + st.writer.current_health():
                     st.bus.health(h)
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S

@@ -6,12 +6,13 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from edge.budget import AlertTally
 from edge.capture import CameraCounters
+from edge.types import StoreCounts
 from edge.vehicle import FeedCounts
 
 
@@ -59,6 +60,7 @@ class RunStats:
     events: int = 0
     tally: AlertTally = field(default_factory=AlertTally)
     vehicle: FeedCounts = field(default_factory=FeedCounts)  # live feed messages; zeros without one
+    event_store: StoreCounts = field(default_factory=StoreCounts)  # set when the event writer has closed
 
     def record_inference(self, ms: float, batch: int) -> None:
         self.inference_ms.append(ms)
@@ -105,6 +107,7 @@ class RunStats:
             "driver_alerts": self.tally.budget(duration / 3600.0).as_dict(),
             "events": self.events,
             "vehicle": {"applied": self.vehicle.applied, "rejected": self.vehicle.rejected},
+            "event_store": asdict(self.event_store),
             # CPU of exited child processes: the recorder, once the daemon has stopped and joined it.
             "children_cpu_s": round(os.times().children_user + os.times().children_system, 2),
         }
