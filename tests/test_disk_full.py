@@ -22,6 +22,7 @@ from edge.types import Event, Level, Side, StoreCounts, VehicleState
 from recorder.events import EventSink, EventWriter
 from recorder.wal import EventWal, pending_events
 
+from .conftest import wait_until
 from .test_daemon import Listener, endpoint_of
 
 
@@ -67,13 +68,6 @@ def event(i: int, start: float = 1_800_000_000.0) -> Event:
     )
 
 
-def wait_until(what: str, condition: Callable[[], object], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"no {what} within {timeout:.0f} s"
-        time.sleep(0.05)
-
-
 # -- the store's parts on a full disk -------------------------------------------------------------------------------
 
 
@@ -90,7 +84,7 @@ def test_the_log_keeps_only_whole_records_on_a_full_disk_and_catches_up_when_spa
     text = (full_disk.root / "state" / "events.wal").read_text()
     assert text.endswith("\n") and all(json.loads(line) for line in text.splitlines())
     full_disk.free()
-    wait_until("log written again", lambda: wal.sync() or wal.fault() is None)
+    wait_until(lambda: wal.sync() or wal.fault() is None, "the log written again")
     wal.close()
     assert {ev.event_id for ev in pending_events(full_disk.root / "state" / "events.wal")} == {
         f"ev-{i}" for i in range(40)
@@ -101,13 +95,13 @@ def test_beyond_the_bound_the_oldest_waiting_events_are_dropped_counted_and_told
     writer = EventWriter(EventSink(full_disk.root / "events", "bus-7", "model@1"), 0.1, max_waiting=3)
     for i in range(5):
         writer.add(event(i))
-    wait_until("a failed write", lambda: writer.state().folder is not None)
+    wait_until(lambda: writer.state().folder is not None, "a failed write")
     state = writer.state()
     assert (state.status, state.waiting, state.dropped) == ("disk_full", 3, 2)
     (told,) = writer.health()
     assert told.camera == "events" and "2 dropped" in told.detail and str(full_disk.root / "events") in told.detail
     full_disk.free()
-    wait_until("events written again", lambda: writer.state().status == "ok")
+    wait_until(lambda: writer.state().status == "ok", "events written again")
     writer.close()
     assert writer.counts == StoreCounts(accepted=5, written=3, dropped=2)
     rows = ds.dataset(full_disk.root / "events", partitioning="hive").to_table().to_pylist()
@@ -133,8 +127,8 @@ class Run:
     def __init__(self, config: Path):
         self.stats_path = config.parent / "stats.json"
         self.stderr_path = config.parent / "daemon.stderr"
+        # No wait for the subscription: a fault is repeated on the heartbeat and alerts every second while raised.
         self.listener = Listener(endpoint_of(config))
-        time.sleep(0.3)  # the SUB socket connects before the first message
         # Output to files, not pipes: a pipe nobody reads fills up and would block the daemon mid-test.
         with open(config.parent / "daemon.stdout", "wb") as out, open(self.stderr_path, "wb") as err:
             args = ["--config", str(config), "--duration", "600", "--stats", str(self.stats_path)]
