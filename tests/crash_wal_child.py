@@ -45,7 +45,7 @@ def main() -> None:
     wal = EventWal(state_dir)
     # A short flush interval: many Parquet writes and `done` records per second, so kills land among them.
     writer = EventWriter(EventSink(root=events_dir, bus_id="bus-crash", model_id="crash@test"), 0.02, wal)
-    print(f"ready {writer.recovered}", flush=True)
+    print(f"ready {writer.counts.recovered}", flush=True)
     i = 0
     open_now: list[int] = []
     while True:
