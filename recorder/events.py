@@ -164,6 +164,22 @@ def write_partitioned(rows: list[dict], schema: pa.Schema, root: Path, bus_id: s
     return written
 
 
+def _day_of(event: Event) -> str:
+    return dt.datetime.fromtimestamp(event.start_ts, dt.UTC).strftime("%Y-%m-%d")
+
+
+def stored_event_ids(sink: EventSink, days: set[str]) -> set[str]:
+    """Event ids already in this bus's Parquet files of these UTC days (read at start only: one column per file)."""
+    ids: set[str] = set()
+    for day in days:
+        for path in (sink.root / f"date={day}" / f"bus={sink.bus_id}").glob("part-*.parquet"):
+            try:
+                ids.update(pq.read_table(path, columns=["event_id"])["event_id"].to_pylist())
+            except (OSError, pa.ArrowException) as exc:
+                log.warning("%s unreadable while checking recovered events: %s", path, exc)
+    return ids
+
+
 def clean_leftovers(root: Path) -> int:
     """Remove temporary files a crash left behind; they were never visible as data. A disk that fails here is
     reported by the first write, not here: this must not stop the daemon from starting."""
@@ -234,6 +250,12 @@ class EventWriter:
             wal.adopt(None)
             return
         wal.adopt({ev.event_id for ev in pending})
+        # A kill between a batch's rename and its `done` record leaves events both in Parquet and pending here:
+        # written again they would be counted twice. The store itself says which ones already made it.
+        stored = stored_event_ids(self._sink, {_day_of(ev) for ev in pending}) if pending else set()
+        if stored & {ev.event_id for ev in pending}:
+            wal.done(sorted(stored & {ev.event_id for ev in pending}))
+            pending = [ev for ev in pending if ev.event_id not in stored]
         if pending:
             log.warning("recovered %d events from the write-ahead log of an interrupted run", len(pending))
             self._waiting.extend(pending)
