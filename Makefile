@@ -40,10 +40,13 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_upload.py
 
+# Static checks are a gate: .ci/run runs this before the tests.
+LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage
 lint: $(BIN)/.installed
-	$(BIN)/pip install --quiet ruff==0.17.6
-	$(BIN)/ruff check edge recorder uploader replay tests benchmarks
-	$(BIN)/ruff format --check edge recorder uploader replay tests benchmarks
+	$(BIN)/pip install --quiet ruff==0.17.6 mypy==2.4.1
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .benchmarks

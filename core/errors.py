@@ -10,5 +10,5 @@ class UserError(click.ClickException):
 
     exit_code = 2
 
-    def show(self, file=None) -> None:  # type: ignore[override]
+    def show(self, file=None) -> None:
         click.echo(f"vigie: {self.format_message()}", err=True)

@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import queue
 import time
+from multiprocessing.process import BaseProcess
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class RecorderLink:
         if status.status != "ok":
             self._outbox.put(status)
 
-    def _spawn(self) -> mp.Process:
+    def _spawn(self) -> BaseProcess:
         """A recorder with fresh queues: one killed mid-`get` leaves the old queue's lock held for ever."""
         self._spawned_at = time.monotonic()
         self._inbox = self._ctx.Queue(maxsize=1000)

@@ -76,6 +76,7 @@ class FrameRing:
             shm.close()
             shm.unlink()
 
+        assert shm.buf is not None  # a segment just created and mapped always has its buffer
         ring = cls(spec, shm.buf, close)
         ring._header[:] = -1
         return ring

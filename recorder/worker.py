@@ -19,6 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -49,7 +50,7 @@ class RecorderSettings:
     root: Path
     bus_id: str
     fmt: str
-    mode: str
+    mode: Literal["faces", "persons"]
     pre_roll_s: float
     clip_fps: float
     retention: RetentionPolicy
@@ -316,7 +317,10 @@ def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
 
 
 def _decode(jpeg: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:  # the recorder encoded it itself a moment ago: a broken one is a bug, not an input
+        raise ValueError("a backlog frame does not decode")
+    return image
 
 
 def describe_camera(cam) -> dict:

@@ -76,7 +76,7 @@ def _filtered(fn: Callable) -> Callable:
     """Turns the filter options into one EventQuery argument named `query`."""
 
     @functools.wraps(fn)
-    def wrapper(from_, to, bus, camera, level, **kwargs):  # type: ignore[no-untyped-def]
+    def wrapper(from_, to, bus, camera, level, **kwargs):
         return fn(query=_query(from_, to, bus, camera, level), **kwargs)
 
     return wrapper

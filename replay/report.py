@@ -43,7 +43,7 @@ def check_tz(name: str) -> str:
     return name
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -59,7 +59,7 @@ def local_hours(table: pa.Table, tz: str) -> np.ndarray:
     return np.asarray(pc.hour(ts).to_numpy(zero_copy_only=False), dtype=int)
 
 
-def _hour_panel(ax, table: pa.Table, tz: str) -> None:  # type: ignore[no-untyped-def]
+def _hour_panel(ax, table: pa.Table, tz: str) -> None:
     hours = local_hours(table, tz)
     levels = np.asarray(table["max_level"].to_pylist())
     bottom = np.zeros(24)
@@ -73,7 +73,7 @@ def _hour_panel(ax, table: pa.Table, tz: str) -> None:  # type: ignore[no-untype
     ax.legend(loc="upper left", frameon=False)
 
 
-def _camera_panel(ax, table: pa.Table) -> None:  # type: ignore[no-untyped-def]
+def _camera_panel(ax, table: pa.Table) -> None:
     cams = table["camera"].to_pylist()
     levels = table["max_level"].to_pylist()
     names = sorted(set(cams))
@@ -87,7 +87,7 @@ def _camera_panel(ax, table: pa.Table) -> None:  # type: ignore[no-untyped-def]
     ax.invert_yaxis()
 
 
-def _distance_panel(ax, table: pa.Table) -> None:  # type: ignore[no-untyped-def]
+def _distance_panel(ax, table: pa.Table) -> None:
     dist = np.asarray(table["min_distance_m"].to_numpy(zero_copy_only=False), dtype=float)
     dist = dist[~np.isnan(dist)]
     if dist.size:
@@ -96,7 +96,7 @@ def _distance_panel(ax, table: pa.Table) -> None:  # type: ignore[no-untyped-def
     ax.set_xlabel("metres")
 
 
-def _location_panel(ax, table: pa.Table) -> None:  # type: ignore[no-untyped-def]
+def _location_panel(ax, table: pa.Table) -> None:
     lat, lon = table["lat"].to_pylist(), table["lon"].to_pylist()
     counts = Counter(f"{a:.2f}, {b:.2f}" for a, b in zip(lat, lon, strict=True) if a is not None and b is not None)
     top = counts.most_common(TOP_LOCATIONS)
