@@ -26,7 +26,7 @@ from edge.detector import PersonDetector
 from edge.pipeline import FrameResult, Pipeline
 from edge.policy import ZoneKey
 from edge.stats import RunStats
-from edge.types import Alert, Health
+from edge.types import Alert, Health, Status
 from edge.vehicle import STALE_S, StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
 from recorder.events import EventSink, EventWriter
 from recorder.link import RecorderLink
@@ -61,13 +61,15 @@ class CameraWatch:
     """Turns capture counters into health changes: ok → stalled/offline → ok."""
 
     def __init__(self, cameras: list[str]):
-        self._status = dict.fromkeys(cameras, "starting")
+        self._status = dict.fromkeys(cameras, Status.STARTING)
         self._since = time.monotonic()
 
     def current(self) -> list[Health]:
         """Every camera's present status (for the periodic heartbeat; a display that joins late learns it)."""
         now = time.time()
-        return [Health(name, status, "heartbeat", now) for name, status in self._status.items() if status != "starting"]
+        return [
+            Health(name, status, "heartbeat", now) for name, status in self._status.items() if status != Status.STARTING
+        ]
 
     def check(self, counters: dict[str, CameraCounters]) -> list[Health]:
         now = time.monotonic()
@@ -77,11 +79,11 @@ class CameraWatch:
             if c.frames == 0 and silent < STALL_S:
                 continue  # still connecting: neither ok nor failed yet
             if silent < STALL_S:
-                status, detail = "ok", "frames arriving"
+                status, detail = Status.OK, "frames arriving"
             elif c.connected:
-                status, detail = "stalled", f"no frame for {silent:.1f} s"
+                status, detail = Status.STALLED, f"no frame for {silent:.1f} s"
             else:
-                status, detail = "offline", f"no connection for {silent:.1f} s, reconnecting"
+                status, detail = Status.OFFLINE, f"no connection for {silent:.1f} s, reconnecting"
             if status != self._status[name]:
                 self._status[name] = status
                 changes.append(Health(name, status, detail, time.time()))
@@ -125,7 +127,7 @@ class Daemon:
         self.stats = RunStats()
         self._last_sent: dict[ZoneKey, float] = {}
         self._next_recorder_check = 0.0
-        self._vehicle_status = "ok"
+        self._vehicle_status = Status.OK
         self._vehicle_rejected = 0  # rejected vehicle messages already reported on `health`
         self._next_rejection_report = 0.0
 
@@ -231,14 +233,14 @@ class Daemon:
             st.recorder.failed(exc)
 
     def _vehicle_health(self, vehicle: VehicleSource) -> list[Health]:
-        status = vehicle.feed_status() if isinstance(vehicle, ZmqVehicle) else "ok"
+        status = vehicle.feed_status() if isinstance(vehicle, ZmqVehicle) else Status.OK
         if status == self._vehicle_status:
             return []
         self._vehicle_status = status
         detail = {
-            "ok": "vehicle state arriving",
-            "stale": f"no vehicle state for more than {STALE_S:.0f} s: zones inform as if the bus stood still",
-            "waiting": "no vehicle state yet: zones inform as if the bus stood still",
+            Status.OK: "vehicle state arriving",
+            Status.STALE: f"no vehicle state for more than {STALE_S:.0f} s: zones inform as if the bus stood still",
+            Status.WAITING: "no vehicle state yet: zones inform as if the bus stood still",
         }[status]
         return [Health("vehicle", status, detail, time.time())]
 

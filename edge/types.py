@@ -31,6 +31,21 @@ class Level(enum.IntEnum):
         return self.name.lower()
 
 
+class Status(enum.StrEnum):
+    """Every status `health` can carry. A StrEnum: on the wire it is the same string as before."""
+
+    STARTING = "starting"  # cameras, before their first frame or failure (never published)
+    OK = "ok"
+    STALLED = "stalled"  # cameras: connected, no frame
+    OFFLINE = "offline"  # cameras: no connection; recorder: its process died
+    WAITING = "waiting"  # vehicle feed: nothing received yet
+    STALE = "stale"  # vehicle feed: silent, or only refused messages
+    FAILED = "failed"  # recorder or event store: an error a technician must look at
+    DISK_FULL = "disk_full"  # recorder or event store: the crew can free space
+    CLIP_FAILED = "clip_failed"  # recorder: one clip could not be written
+    CLIP_WRITTEN = "clip_written"  # recorder to daemon only, never published
+
+
 class Indicator(enum.StrEnum):
     OFF = "off"
     LEFT = "left"
@@ -147,7 +162,7 @@ class Alert:
 @dataclass(frozen=True, slots=True)
 class Health:
     camera: str | None
-    status: str  # "ok", "stalled", "reconnecting", "disk_full", ...
+    status: Status
     detail: str
     ts: float
 

@@ -19,7 +19,7 @@ from typing import Protocol
 import zmq
 
 from edge.policy import MOVING_KMH
-from edge.types import VehicleState
+from edge.types import Status, VehicleState
 from edge.vehicle_log import read_log
 from edge.vehicle_schema import LINE_CHARS, VehicleInputError, clip, decode_message
 
@@ -164,12 +164,12 @@ class ZmqVehicle:
         with self._lock:
             return self._counts
 
-    def feed_status(self) -> str:
+    def feed_status(self) -> Status:
         with self._lock:
             last = self._last_msg
         if last is None:
-            return "waiting"
-        return "ok" if time.time() - last <= STALE_S else "stale"
+            return Status.WAITING
+        return Status.OK if time.time() - last <= STALE_S else Status.STALE
 
     def state_at(self, ts: float) -> VehicleState:
         if self.feed_status() != "ok":

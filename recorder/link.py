@@ -24,12 +24,12 @@ import numpy as np
 
 from edge.config import Config
 from edge.pipeline import FrameResult
-from edge.types import Event, Health, Level
+from edge.types import Event, Health, Level, Status
 from recorder.clipfile import FrameMeta
 from recorder.clips import ClipEnd, ClipPlanner, ClipStart
 from recorder.retention import RetentionPolicy
 from recorder.ring import FrameRing, remove_stale, ring_name
-from recorder.worker import RecorderSettings, RingAttach, Status, describe_camera, run
+from recorder.worker import RecorderSettings, RecorderStatus, RingAttach, describe_camera, run
 
 log = logging.getLogger(__name__)
 
@@ -215,19 +215,21 @@ class RecorderLink:
         out = []
         while True:
             try:
-                status: Status = self._outbox.get_nowait()
+                status: RecorderStatus = self._outbox.get_nowait()
             except queue.Empty:
                 break
-            if status.status in ("disk_full", "clip_failed") or (status.status == "ok" and self._restarts):
+            if status.status in (Status.DISK_FULL, Status.CLIP_FAILED) or (
+                status.status == Status.OK and self._restarts
+            ):
                 out.append(Health("recorder", status.status, status.detail, time.time()))
         if self._fault is not None:
             wait = self._next_restart - time.monotonic()
-            out.append(Health("recorder", "failed", f"{self._fault}; restarting in {wait:.0f} s", time.time()))
+            out.append(Health("recorder", Status.FAILED, f"{self._fault}; restarting in {wait:.0f} s", time.time()))
             self._fault = None
         elif not self._down and not self._process.is_alive():
             delay = self._schedule_restart()
             detail = f"recorder exited ({self._process.exitcode}); restarting in {delay:.0f} s"
-            out.append(Health("recorder", "offline", detail, time.time()))
+            out.append(Health("recorder", Status.OFFLINE, detail, time.time()))
         if self._down and time.monotonic() >= self._next_restart and not self._process.is_alive():
             # The old inbox's feeder thread may be blocked for ever on a pipe the dead recorder left full: it
             # must not be joined at exit.
@@ -238,7 +240,7 @@ class RecorderLink:
                 log.error("cannot start the recorder", exc_info=exc)
                 delay = self._schedule_restart()
                 detail = f"cannot start the recorder: {exc}; trying again in {delay:.0f} s"
-                out.append(Health("recorder", "failed", detail, time.time()))
+                out.append(Health("recorder", Status.FAILED, detail, time.time()))
             else:
                 self._down = False
                 self._restarts += 1

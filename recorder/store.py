@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.types import Health
+from edge.types import Health, Status
 
 STORE_HEALTH = "events"  # the `camera` field of the event store's health messages
 DROP_REPORT_S = 2.0  # new drops are reported at most this often: never silent, never a flood
@@ -55,11 +55,11 @@ class StoreState:
         return tuple(f for f in (self.wal, self.folder) if f is not None)
 
     @property
-    def status(self) -> str:
+    def status(self) -> Status:
         if not self.faults:
-            return "ok"
+            return Status.OK
         # A full disk has a remedy the crew can apply (free space); any other error needs a technician.
-        return "disk_full" if any(f.full for f in self.faults) else "failed"
+        return Status.DISK_FULL if any(f.full for f in self.faults) else Status.FAILED
 
     def detail(self) -> str:
         faults = "; ".join(str(f) for f in self.faults)
@@ -116,6 +116,6 @@ class StoreWatch:
     def current(state: StoreState) -> list[Health]:
         """For the daemon's heartbeat: a fault is repeated while it lasts, so a display that joined late (or lost the
         one message to ZeroMQ's slow joining) still learns it; `ok` is not, the cameras' heartbeat says enough."""
-        if state.status == "ok":
+        if state.status == Status.OK:
             return []
         return [Health(STORE_HEALTH, state.status, state.detail(), time.time())]

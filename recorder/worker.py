@@ -24,6 +24,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from edge.types import Status
 from recorder.clipfile import ClipFile, FrameMeta, clean_partials, clip_folder
 from recorder.clips import ClipEnd, ClipStart, coverage
 from recorder.lifeline import Lifeline
@@ -66,10 +67,10 @@ class RingAttach:
 
 
 @dataclass(frozen=True, slots=True)
-class Status:
+class RecorderStatus:
     """Recorder → daemon: something the driver or the operator should know (published on `health`)."""
 
-    status: str  # "ok", "disk_full", "clip_written", "clip_failed"
+    status: Status  # ok, disk_full, clip_written, clip_failed
     detail: str
 
 
@@ -251,16 +252,16 @@ class Recorder:
                 **self._s.cameras.get(camera, {}),
             }
             path = clip.finish(meta)
-            self._send(Status("clip_written", f"{path.name} ({clip.frames} frames)"))
+            self._send(RecorderStatus(Status.CLIP_WRITTEN, f"{path.name} ({clip.frames} frames)"))
         except OSError as exc:
             clip.abandon()
-            self._send(Status("clip_failed", f"{clip.clip_id}: {exc}"))
+            self._send(RecorderStatus(Status.CLIP_FAILED, f"{clip.clip_id}: {exc}"))
 
     def _fail(self, cam: _Camera, detail: str) -> None:
         if cam.clip is not None:
             cam.clip.abandon()
         cam.clip, cam.clip_wanted, cam.backlog = None, False, []
-        self._send(Status("clip_failed", detail))
+        self._send(RecorderStatus(Status.CLIP_FAILED, detail))
 
     # -- disk ---------------------------------------------------------------------------------------------------------
     def _room_for_a_clip(self) -> bool:
@@ -271,10 +272,12 @@ class Recorder:
         if full != self._disk_full:
             self._disk_full = full
             detail = f"{free // 2**20} MB free in {self._s.root}"
-            self._send(Status("disk_full" if full else "ok", detail + (": no new clips" if full else "")))
+            self._send(
+                RecorderStatus(Status.DISK_FULL if full else Status.OK, detail + (": no new clips" if full else ""))
+            )
         return not full
 
-    def _send(self, status: Status) -> None:
+    def _send(self, status: RecorderStatus) -> None:
         with contextlib.suppress(queue.Full):  # the daemon is not reading: it has more pressing work
             self._out.put_nowait(status)
 
@@ -287,7 +290,7 @@ def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump would hold raw frames
     os.umask(0o077)  # every file created 0600 from its first byte
     recorder = Recorder(settings, outbox)
-    outbox.put(Status("ok", "recorder started"))
+    outbox.put(RecorderStatus(Status.OK, "recorder started"))
     stop_by: float | None = None
     try:
         while True:
