@@ -1,19 +1,34 @@
 """Per-bus configuration: TOML in, frozen validated objects out.
 
-Everything is checked when the daemon starts (unknown keys, ranges, cross-field rules) so that it never fails later
-on a typo. Every problem is reported as one line that starts with its key path, e.g.
-`cameras[2].zones[0].polygon: needs at least 3 points`.
+Everything is checked when the daemon starts (unknown keys, kinds, ranges, geometry, cross-field rules) so that it
+never fails later on a typo, nor runs silently wrong. Every problem is reported as one line that starts with its key
+path, e.g. `cameras[2].zones[0].polygon: needs at least 3 points`.
 """
 
 from __future__ import annotations
 
-import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from edge.config_base import (
+    MAX_MB,
+    NAME_CHARS,
+    Bool,
+    ConfigPath,
+    Finite,
+    Fraction,
+    Int,
+    LongText,
+    Name,
+    StrictModel,
+    read_toml,
+)
+
+# Re-exported: the CLI, the uploader's CLI and replay import these two from here.
+from edge.config_base import ConfigError as ConfigError
+from edge.config_base import problem_line as problem_line
 from edge.types import Side
 from edge.vehicle_log import VehicleLogError, read_log
 from uploader.config import UploadConfig
@@ -21,27 +36,16 @@ from uploader.config import UploadConfig
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "configs" / "demo.toml"
 
-Point = tuple[float, float]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Point = tuple[Finite, Finite]
+ImagePoint = tuple[Fraction, Fraction]
+MAX_CORNERS = 64
 
 
-class ConfigError(Exception):
-    """A config that cannot be used; `problems` holds one `key.path: message` line each."""
-
-    def __init__(self, source: str, problems: list[str]):
-        super().__init__(f"{source}: " + "; ".join(problems))
-        self.source = source
-        self.problems = problems
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class BusConfig(_Strict):
-    id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]
-    length_m: Annotated[float, Field(gt=0, le=30)] = 12.0
-    width_m: Annotated[float, Field(gt=0, le=4)] = 2.55
+class BusConfig(StrictModel):
+    # The bus=ID folder of every event file and a segment of every object key in the city's bucket.
+    id: Annotated[str, Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_.-]+$")]
+    length_m: Annotated[Finite, Field(gt=0, le=30)] = 12.0
+    width_m: Annotated[Finite, Field(gt=0, le=4)] = 2.55
 
 
 # The bundled person models (models/*.md) and the score each one is operated at: the int8 model scores about 0.02
@@ -51,12 +55,12 @@ BUNDLED_THRESHOLDS = {"int8": 0.38, "fp32": 0.40}
 CUSTOM_THRESHOLD = 0.40
 
 
-class DetectorConfig(_Strict):
+class DetectorConfig(StrictModel):
     # "int8" (default: 2.2x less CPU), "fp32", or the path of another ONNX model with the same inputs and outputs.
-    model: str = "int8"
+    model: LongText = "int8"
     # None: the bundled model's own operating threshold (above).
     score_threshold: Fraction | None = None
-    threads: Annotated[int, Field(ge=1, le=16)] = 2
+    threads: Annotated[Int, Field(ge=1, le=16)] = 2
     # Boxes smaller than this fraction of the image height are ignored: too far away to be in a blind spot.
     min_height: Fraction = 0.04
 
@@ -72,26 +76,26 @@ class DetectorConfig(_Strict):
         return BUNDLED_THRESHOLDS.get(self.model, CUSTOM_THRESHOLD)
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(StrictModel):
     """The per-camera tracker (edge/tracker.py). Times in seconds, so cameras at different rates behave alike."""
 
     # Boxes scoring between this and detector.score_threshold keep a known person's track alive, never start one.
     low_score: Fraction = 0.1
-    confirm_s: Annotated[float, Field(ge=0, le=5)] = 0.1
+    confirm_s: Annotated[Finite, Field(ge=0, le=5)] = 0.1
     # A person unseen this long (missed detections, hidden behind a post or another person) is given up.
-    lost_s: Annotated[float, Field(gt=0, le=30)] = 2.5
+    lost_s: Annotated[Finite, Field(gt=0, le=30)] = 2.5
 
 
-class AlertsConfig(_Strict):
+class AlertsConfig(StrictModel):
     # "log" (stealth): the whole pipeline runs, events are written and alerts counted, but nothing is published
     # on the alert topic: what operators run before switching a bus on (A/B against the vendor's system).
     mode: Literal["publish", "log"] = "publish"
     endpoint: str = "tcp://127.0.0.1:5560"
-    allow_remote: bool = False
-    enter_frames: Annotated[int, Field(ge=1, le=100)] = 3
-    clear_frames: Annotated[int, Field(ge=1, le=300)] = 8
+    allow_remote: Bool = False
+    enter_frames: Annotated[Int, Field(ge=1, le=100)] = 3
+    clear_frames: Annotated[Int, Field(ge=1, le=300)] = 8
     # An unchanged alert is published again this often so a display that (re)connects late learns the state.
-    repeat_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    repeat_s: Annotated[Finite, Field(gt=0, le=60)] = 1.0
 
     @field_validator("endpoint")
     @classmethod
@@ -109,22 +113,22 @@ class AlertsConfig(_Strict):
         return self
 
 
-class PolicyConfig(_Strict):
+class PolicyConfig(StrictModel):
     """When a person in a zone is a warning rather than information (UN R151 side, R159 moving off)."""
 
-    side_max_kmh: Annotated[float, Field(ge=0, le=130)] = 30.0
-    front_max_kmh: Annotated[float, Field(ge=0, le=130)] = 10.0
+    side_max_kmh: Annotated[Finite, Field(ge=0, le=130)] = 30.0
+    front_max_kmh: Annotated[Finite, Field(ge=0, le=130)] = 10.0
     # The front zone warns while the bus is moving off: below front_max_kmh within this many seconds of a stop.
-    moving_off_s: Annotated[float, Field(ge=0, le=120)] = 5.0
+    moving_off_s: Annotated[Finite, Field(ge=0, le=120)] = 5.0
     # With the doors open the bus is held at a stop by its interlock: people at the doors are passengers.
-    quiet_when_doors_open: bool = True
+    quiet_when_doors_open: Bool = True
 
 
-class VehicleConfig(_Strict):
+class VehicleConfig(StrictModel):
     source: Literal["zmq", "log", "none"] = "none"
     endpoint: str = "tcp://127.0.0.1:5561"
-    log: Path | None = None
-    loop: bool = True
+    log: ConfigPath | None = None
+    loop: Bool = True
 
     @model_validator(mode="after")
     def _log_needs_path(self) -> VehicleConfig:
@@ -133,65 +137,63 @@ class VehicleConfig(_Strict):
         return self
 
 
-class EventsConfig(_Strict):
-    dir: Path = Path("var/events")
-    flush_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+class EventsConfig(StrictModel):
+    dir: ConfigPath = Path("var/events")
+    flush_s: Annotated[Finite, Field(gt=0, le=3600)] = 30.0
     # Coordinates are rounded to this many decimals before they are written (2 ≈ 1 km).
-    location_decimals: Annotated[int, Field(ge=0, le=3)] = 2
+    location_decimals: Annotated[Int, Field(ge=0, le=3)] = 2
     # How long the bus operated (the denominator of alerts per operating hour). Default: `operating` beside `dir`,
     # as in the city's bucket (PREFIX/events, PREFIX/operating).
-    operating_dir: Path | None = None
+    operating_dir: ConfigPath | None = None
     # A person who steps out of a zone and back in within this many seconds is still on the same stay (one event).
-    stay_gap_s: Annotated[float, Field(ge=0, le=60)] = 1.5
+    stay_gap_s: Annotated[Finite, Field(ge=0, le=60)] = 1.5
 
 
 def operating_root(events: EventsConfig) -> Path:
     return events.operating_dir if events.operating_dir is not None else events.dir.parent / "operating"
 
 
-class RecorderConfig(_Strict):
+class RecorderConfig(StrictModel):
     """Anonymised clips around events, kept in a separate, lower-priority process."""
 
-    enabled: bool = False
-    dir: Path = Path("var/clips")
+    enabled: Bool = False
+    dir: ConfigPath = Path("var/clips")
     # Write-ahead log of events and the recorder's own bookkeeping (never pixels).
-    state_dir: Path = Path("var/state")
-    audit_log: Path = Path("var/audit.log")
-    pre_roll_s: Annotated[float, Field(ge=0, le=30)] = 5.0
-    post_roll_s: Annotated[float, Field(ge=0, le=30)] = 5.0
+    state_dir: ConfigPath = Path("var/state")
+    audit_log: ConfigPath = Path("var/audit.log")
+    pre_roll_s: Annotated[Finite, Field(ge=0, le=30)] = 5.0
+    post_roll_s: Annotated[Finite, Field(ge=0, le=30)] = 5.0
     # French practice for cameras in public space: at most 30 days.
-    retention_days: Annotated[float, Field(gt=0, le=30)] = 30.0
-    quota_mb: Annotated[float, Field(gt=0)] = 2048.0
+    retention_days: Annotated[Finite, Field(gt=0, le=30)] = 30.0
+    quota_mb: Annotated[Finite, Field(gt=0, le=MAX_MB)] = 2048.0
     # Below this much free disk no clip is started (and `health` says disk_full); alerts go on regardless.
-    min_free_mb: Annotated[float, Field(ge=0)] = 200.0
+    min_free_mb: Annotated[Finite, Field(ge=0, le=MAX_MB)] = 200.0
     format: Literal["mp4", "avi"] = "mp4"
     mode: Literal["faces", "persons"] = "faces"
     # Clips are written at most this many frames per second: blurring faces costs ~25 ms a frame, and four cameras
     # at full rate would need more CPU than the daemon leaves. 5 fps shows what happened; the sidecar has true times.
-    clip_fps: Annotated[float, Field(gt=0, le=60)] = 5.0
+    clip_fps: Annotated[Finite, Field(gt=0, le=60)] = 5.0
     # Lowest priority: video encoding and face blurring must never take the CPU alerts need.
-    nice: Annotated[int, Field(ge=0, le=19)] = 19
+    nice: Annotated[Int, Field(ge=0, le=19)] = 19
 
 
-class CalibrationConfig(_Strict):
+class CalibrationConfig(StrictModel):
     """Pairs of image points (normalised 0..1) and ground points (metres, bus frame: x forward, y left)."""
 
-    image: list[tuple[Fraction, Fraction]]
-    ground: list[Point]
+    image: Annotated[list[ImagePoint], Field(min_length=4, max_length=MAX_CORNERS)]
+    ground: Annotated[list[Point], Field(min_length=4, max_length=MAX_CORNERS)]
 
     @model_validator(mode="after")
     def _pairs(self) -> CalibrationConfig:
-        if len(self.image) < 4:
-            raise ValueError("image: needs at least 4 points")
         if len(self.image) != len(self.ground):
             raise ValueError(f"ground: has {len(self.ground)} points but image has {len(self.image)}")
         return self
 
 
-class ZoneConfig(_Strict):
-    name: Annotated[str, Field(min_length=1)]
-    polygon: list[tuple[Fraction, Fraction]] | None = None
-    ground_polygon: list[Point] | None = None
+class ZoneConfig(StrictModel):
+    name: Name
+    polygon: Annotated[list[ImagePoint], Field(max_length=MAX_CORNERS)] | None = None
+    ground_polygon: Annotated[list[Point], Field(max_length=MAX_CORNERS)] | None = None
 
     @model_validator(mode="after")
     def _one_polygon(self) -> ZoneConfig:
@@ -204,19 +206,19 @@ class ZoneConfig(_Strict):
         return self
 
 
-class CameraConfig(_Strict):
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")]
+class CameraConfig(StrictModel):
+    name: Annotated[str, Field(min_length=1, max_length=NAME_CHARS, pattern=r"^[A-Za-z0-9_-]+$")]
     side: Side
-    source: str
+    source: LongText
     # Files: play at this rate (default: the file's own), loop at the end like a live camera.
-    fps: Annotated[float, Field(gt=0, le=120)] | None = None
-    loop: bool = True
+    fps: Annotated[Finite, Field(gt=0, le=120)] | None = None
+    loop: Bool = True
     # Files only: false reads as fast as the machine decodes (benchmarks); newest frame still wins.
-    realtime: bool = True
-    open_timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
-    read_timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    realtime: Bool = True
+    open_timeout_s: Annotated[Finite, Field(gt=0, le=60)] = 3.0
+    read_timeout_s: Annotated[Finite, Field(gt=0, le=60)] = 1.0
     calibration: CalibrationConfig | None = None
-    zones: list[ZoneConfig] = Field(min_length=1)
+    zones: Annotated[list[ZoneConfig], Field(min_length=1, max_length=16)]
 
     @model_validator(mode="after")
     def _ground_zones_need_calibration(self) -> CameraConfig:
@@ -229,7 +231,7 @@ class CameraConfig(_Strict):
         return self
 
 
-class Config(_Strict):
+class Config(StrictModel):
     bus: BusConfig
     detector: DetectorConfig = DetectorConfig()
     tracking: TrackingConfig = TrackingConfig()
@@ -239,7 +241,7 @@ class Config(_Strict):
     events: EventsConfig = EventsConfig()
     recorder: RecorderConfig = RecorderConfig()
     upload: UploadConfig | None = None
-    cameras: list[CameraConfig] = Field(min_length=1, max_length=8)
+    cameras: Annotated[list[CameraConfig], Field(min_length=1, max_length=8)]
 
     @model_validator(mode="after")
     def _low_below_confident(self) -> Config:
@@ -255,32 +257,6 @@ class Config(_Strict):
         return self
 
 
-_SUBKEY = re.compile(r"^(?P<key>[A-Za-z_][A-Za-z0-9_.\[\]]*): (?P<msg>.*)$")
-
-
-def _key_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def problem_line(err: dict) -> str:
-    """One `key.path: message` line for a pydantic error (shared with the other subsystems' config tables)."""
-    path = _key_path(tuple(err["loc"]))
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    elif err["type"] == "missing":
-        msg = "required key is missing"
-    # Model-level checks name their own sub-key first ("zones[1].ground_polygon: ..."); join it to the path.
-    sub = _SUBKEY.match(msg)
-    if sub:
-        path = f"{path}.{sub['key']}" if path else sub["key"]
-        msg = sub["msg"]
-    return f"{path}: {msg}" if path else msg
-
-
 def _resolve_paths(cfg: Config, base: Path) -> Config:
     """Relative file paths in a config are relative to the repository (for bundled files) or the config's folder."""
 
@@ -288,8 +264,11 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
         if p.is_absolute():
             return p
         for root in (base, REPO_ROOT):
-            if (root / p).exists():
-                return (root / p).resolve()
+            try:
+                if (root / p).exists():
+                    return (root / p).resolve()
+            except OSError:  # a name too long to look up: config_check reports it on the path as written
+                continue
         return p  # var/ paths are created later, relative to the working directory
 
     cams = [
@@ -313,16 +292,9 @@ def parse_config(data: dict, source: str = "<config>", base: Path = REPO_ROOT) -
 
 
 def load_config(path: Path | None = None) -> Config:
+    """The config in `path` (default: the demo), validated (the files it names are checked by check_files)."""
     path = Path(path) if path is not None else DEMO_CONFIG
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), ["file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
-    return parse_config(data, str(path), path.parent)
+    return parse_config(read_toml(path), str(path), path.parent)
 
 
 def check_files(cfg: Config) -> list[str]:

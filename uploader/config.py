@@ -7,28 +7,37 @@ never this file.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from edge.config_base import (
+    MAX_MB,
+    ConfigError,
+    ConfigPath,
+    Finite,
+    Int,
+    LongText,
+    StrictModel,
+    Text,
+    problem_line,
+    read_toml,
+)
 
 MIB = 1024 * 1024
-# S3 refuses parts under 5 MiB (except the last) and allows at most 10 000 of them.
+# S3 refuses parts under 5 MiB (except the last) and allows at most 10 000 of them; an object is at most 5 TiB.
 MIN_PART_MB = 5
+MAX_OBJECT_MB = 5 * 1024 * 1024
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SpoolRoot(_Strict):
+class SpoolRoot(StrictModel):
     """One local folder the uploader drains. Its `name` is the first key segment under the prefix."""
 
-    name: Annotated[str, Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    dir: Path
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    dir: ConfigPath
     # Lower goes first: event metadata (0) before clips (10); manifests are sent between the two.
-    priority: Annotated[int, Field(ge=0, le=100)] = 0
+    priority: Annotated[Int, Field(ge=0, le=100)] = 0
     # Only "clip" roots may be deleted unsent when the spool is over its quota; metadata is never dropped.
     kind: Literal["metadata", "clip"] = "metadata"
 
@@ -41,36 +50,39 @@ def _default_spool() -> tuple[SpoolRoot, ...]:
     )
 
 
-class UploadConfig(_Strict):
-    endpoint_url: str | None = None  # None: AWS itself (https)
+class UploadConfig(StrictModel):
+    endpoint_url: LongText | None = None  # None: AWS itself (https)
     bucket: Annotated[str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")] | None = None
-    prefix: str = ""
-    region: str = "us-east-1"
+    prefix: Text = ""
+    region: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] = "us-east-1"
     addressing_style: Literal["path", "virtual", "auto"] = "path"
-    ca_bundle: Path | None = None  # a city CA for a private endpoint; TLS is never switched off
-    state_dir: Path = Path("var/upload")
-    spool: tuple[SpoolRoot, ...] = Field(default_factory=_default_spool, min_length=1)
-    spool_quota_mb: Annotated[float, Field(gt=0)] = 20_000.0
-    bandwidth_mbps: Annotated[float, Field(gt=0)] | None = None  # megabits per second; None: no cap
-    multipart_threshold_mb: Annotated[float, Field(ge=MIN_PART_MB)] = 8.0
-    part_size_mb: Annotated[float, Field(ge=MIN_PART_MB, le=512)] = 8.0
+    ca_bundle: ConfigPath | None = None  # a city CA for a private endpoint; TLS is never switched off
+    state_dir: ConfigPath = Path("var/upload")
+    spool: tuple[SpoolRoot, ...] = Field(default_factory=_default_spool, min_length=1, max_length=16)
+    spool_quota_mb: Annotated[Finite, Field(gt=0, le=MAX_MB)] = 20_000.0
+    # Megabits per second; None: no cap.
+    bandwidth_mbps: Annotated[Finite, Field(gt=0, le=1_000_000)] | None = None
+    multipart_threshold_mb: Annotated[Finite, Field(ge=MIN_PART_MB, le=MAX_OBJECT_MB)] = 8.0
+    part_size_mb: Annotated[Finite, Field(ge=MIN_PART_MB, le=512)] = 8.0
     # Parallel requests (whole small files, or parts of a large one); 8 parts of 8 MiB in flight = 64 MiB of
     # memory.
-    workers: Annotated[int, Field(ge=1, le=32)] = 8
-    connect_timeout_s: Annotated[float, Field(gt=0, le=120)] = 5.0
-    read_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
-    backoff_base_s: Annotated[float, Field(gt=0, le=60)] = 1.0
-    backoff_cap_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
-    poll_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    workers: Annotated[Int, Field(ge=1, le=32)] = 8
+    connect_timeout_s: Annotated[Finite, Field(gt=0, le=120)] = 5.0
+    read_timeout_s: Annotated[Finite, Field(gt=0, le=600)] = 30.0
+    backoff_base_s: Annotated[Finite, Field(gt=0, le=60)] = 1.0
+    backoff_cap_s: Annotated[Finite, Field(gt=0, le=3600)] = 300.0
+    poll_s: Annotated[Finite, Field(gt=0, le=3600)] = 10.0
     # With --once: passes tried (with backoff between) before giving up on what is left.
-    once_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    once_attempts: Annotated[Int, Field(ge=1, le=100)] = 3
 
     @field_validator("endpoint_url")
     @classmethod
     def _explicit_scheme(cls, v: str | None) -> str | None:
-        if v is not None and not v.startswith(("https://", "http://")):
+        if v is None:
+            return v
+        if not v.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (or http:// to send in clear on purpose)")
-        return v.rstrip("/") if v else v
+        return v.rstrip("/")
 
     @field_validator("prefix")
     @classmethod
@@ -111,9 +123,6 @@ def parse_upload(
     table: dict, source: str = "<config>", overrides: dict | None = None, need_bucket: bool = True
 ) -> UploadConfig:
     """Validate an `[upload]` table, with command-line overrides (None values ignored) applied on top."""
-    # Imported here, not at the top: edge.config imports this module for its `upload` field.
-    from edge.config import ConfigError, problem_line
-
     data = dict(table)
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     try:
@@ -132,18 +141,9 @@ def load_upload_config(path: Path | None, overrides: dict | None = None, need_bu
     (default: beside the events) and the clips root `[recorder].dir`, so the uploader drains the folders the daemon
     writes to without saying them twice.
     """
-    from edge.config import ConfigError
-
     if path is None:
         return parse_upload({}, "<options>", overrides, need_bucket)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), ["file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), [f"cannot read: {exc}"]) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    data = read_toml(Path(path))
     table = data.get("upload", {})
     if not isinstance(table, dict):
         raise ConfigError(str(path), ["upload: must be a table"])
