@@ -29,6 +29,7 @@ from edge.config_base import (
 # Re-exported: the CLI, the uploader's CLI and replay import these two from here.
 from edge.config_base import ConfigError as ConfigError
 from edge.config_base import problem_line as problem_line
+from edge.geometry import check_polygon, fit_homography, without_closing_point
 from edge.types import Side
 from edge.vehicle_log import VehicleLogError, read_log
 from uploader.config import UploadConfig
@@ -36,8 +37,15 @@ from uploader.config import UploadConfig
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "configs" / "demo.toml"
 
-Point = tuple[Finite, Finite]
+# Ground coordinates, metres in the bus frame. A blind-spot camera sees a few metres; a point further than this is a
+# unit mistake (millimetres, a GPS coordinate), and would make the fit meaningless.
+GROUND_LIMIT_M = 100.0
+Metres = Annotated[Finite, Field(ge=-GROUND_LIMIT_M, le=GROUND_LIMIT_M)]
+Point = tuple[Metres, Metres]
 ImagePoint = tuple[Fraction, Fraction]
+# Smallest zone worth watching: 0.01 % of the image (7 x 6 pixels at 768x576), or 10 x 10 cm of ground.
+MIN_IMAGE_AREA = 1e-4
+MIN_GROUND_AREA_M2 = 0.01
 MAX_CORNERS = 64
 
 
@@ -187,22 +195,32 @@ class CalibrationConfig(StrictModel):
     def _pairs(self) -> CalibrationConfig:
         if len(self.image) != len(self.ground):
             raise ValueError(f"ground: has {len(self.ground)} points but image has {len(self.image)}")
+        # Fitted here with the function GroundMap uses: a degenerate calibration would give every distance alike.
+        fit_homography(self.image, self.ground)
         return self
 
 
 class ZoneConfig(StrictModel):
     name: Name
-    polygon: Annotated[list[ImagePoint], Field(max_length=MAX_CORNERS)] | None = None
-    ground_polygon: Annotated[list[Point], Field(max_length=MAX_CORNERS)] | None = None
+    # A closing copy of the first point (as GeoJSON writes rings) is allowed and ignored.
+    polygon: Annotated[list[ImagePoint], Field(max_length=MAX_CORNERS + 1)] | None = None
+    ground_polygon: Annotated[list[Point], Field(max_length=MAX_CORNERS + 1)] | None = None
 
     @model_validator(mode="after")
     def _one_polygon(self) -> ZoneConfig:
         given = [p for p in (self.polygon, self.ground_polygon) if p is not None]
         if len(given) != 1:
             raise ValueError("polygon: give exactly one of polygon (image, 0..1) or ground_polygon (metres)")
-        if len(given[0]) < 3:
-            key = "polygon" if self.polygon is not None else "ground_polygon"
-            raise ValueError(f"{key}: needs at least 3 points")
+        key = "polygon" if self.polygon is not None else "ground_polygon"
+        image = self.polygon is not None
+        try:
+            check_polygon(
+                without_closing_point(given[0]),
+                MIN_IMAGE_AREA if image else MIN_GROUND_AREA_M2,
+                "of the image" if image else "m²",
+            )
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
         return self
 
 

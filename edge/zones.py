@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from edge.config import BusConfig, CalibrationConfig, CameraConfig
+from edge.geometry import fit_homography
 from edge.types import Detections, Tracks, ZoneHits
 
 
@@ -46,12 +47,8 @@ class GroundMap:
     """Homography from normalised image coordinates to metres on the ground, fitted once from calibration pairs."""
 
     def __init__(self, cal: CalibrationConfig):
-        src = np.asarray(cal.image, dtype=np.float64)
-        dst = np.asarray(cal.ground, dtype=np.float64)
-        h, _ = cv2.findHomography(src, dst, 0)
-        if h is None:
-            raise ValueError("calibration: points are degenerate (collinear or repeated)")
-        self._h = h
+        # The fit the config check judged well conditioned (edge/geometry.py), not a second one that might differ.
+        self._h = fit_homography(cal.image, cal.ground)
 
     def to_ground(self, xy_norm: np.ndarray) -> np.ndarray:
         if xy_norm.shape[0] == 0:
