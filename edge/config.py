@@ -23,7 +23,11 @@ from edge.config_base import (
     LongText,
     Name,
     StrictModel,
+    Text,
+    check_url_host,
+    is_loopback,
     read_toml,
+    zmq_endpoint,
 )
 
 # Re-exported: the CLI, the uploader's CLI and replay import these two from here.
@@ -98,7 +102,7 @@ class AlertsConfig(StrictModel):
     # "log" (stealth): the whole pipeline runs, events are written and alerts counted, but nothing is published
     # on the alert topic: what operators run before switching a bus on (A/B against the vendor's system).
     mode: Literal["publish", "log"] = "publish"
-    endpoint: str = "tcp://127.0.0.1:5560"
+    endpoint: Text = "tcp://127.0.0.1:5560"
     allow_remote: Bool = False
     enter_frames: Annotated[Int, Field(ge=1, le=100)] = 3
     clear_frames: Annotated[Int, Field(ge=1, le=300)] = 8
@@ -107,16 +111,14 @@ class AlertsConfig(StrictModel):
 
     @field_validator("endpoint")
     @classmethod
-    def _known_transport(cls, v: str) -> str:
-        if not v.startswith(("tcp://", "ipc://", "inproc://")):
-            raise ValueError("must start with tcp://, ipc:// or inproc://")
-        return v
+    def _endpoint(cls, v: str) -> str:
+        return zmq_endpoint(v, ("tcp", "ipc", "inproc"), bind=True)
 
     @model_validator(mode="after")
     def _local_only(self) -> AlertsConfig:
         if not self.allow_remote and self.endpoint.startswith("tcp://"):
             host = self.endpoint[len("tcp://") :].rsplit(":", 1)[0]
-            if host not in ("127.0.0.1", "localhost", "[::1]"):
+            if not is_loopback(host):
                 raise ValueError(f"endpoint: {host} is not loopback; set alerts.allow_remote = true to publish there")
         return self
 
@@ -134,9 +136,16 @@ class PolicyConfig(StrictModel):
 
 class VehicleConfig(StrictModel):
     source: Literal["zmq", "log", "none"] = "none"
-    endpoint: str = "tcp://127.0.0.1:5561"
+    # The bus's gateway publishes here and the daemon connects (it may be another computer on the bus).
+    endpoint: Text = "tcp://127.0.0.1:5561"
     log: ConfigPath | None = None
     loop: Bool = True
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        # No inproc://: nothing else in the daemon's process publishes vehicle state, so it would wait forever.
+        return zmq_endpoint(v, ("tcp", "ipc"), bind=False)
 
     @model_validator(mode="after")
     def _log_needs_path(self) -> VehicleConfig:
@@ -238,6 +247,16 @@ class CameraConfig(StrictModel):
     calibration: CalibrationConfig | None = None
     zones: Annotated[list[ZoneConfig], Field(min_length=1, max_length=16)]
 
+    @field_validator("source")
+    @classmethod
+    def _stream_url(cls, v: str) -> str:
+        """A stream URL must be one OpenCV can open; a bad one would only show as a camera reconnecting forever."""
+        if "://" not in v:
+            return v  # a file: edge/config_check.py checks it exists
+        if not v.startswith(("rtsp://", "http://", "https://")):
+            raise ValueError("unsupported scheme (use rtsp://, http(s):// or a file path)")
+        return check_url_host(v)
+
     @model_validator(mode="after")
     def _ground_zones_need_calibration(self) -> CameraConfig:
         names = [z.name for z in self.zones]
@@ -272,6 +291,13 @@ class Config(StrictModel):
         names = [c.name for c in self.cameras]
         if len(set(names)) != len(names):
             raise ValueError("cameras: camera names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _feed_is_not_our_own_bus(self) -> Config:
+        if self.vehicle.source == "zmq" and self.vehicle.endpoint == self.alerts.endpoint:
+            # The daemon would subscribe to its own alerts and refuse every one of them as a vehicle message.
+            raise ValueError("vehicle.endpoint: is alerts.endpoint; the vehicle feed needs its own endpoint")
         return self
 
 

@@ -6,11 +6,13 @@ build on the same rules without importing each other.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import tomllib
 from pathlib import Path, PurePath
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
@@ -81,6 +83,77 @@ def _path_text(v: object) -> object:
 
 # Paths: a non-empty one-line string; whether the file or folder is usable is checked by edge/config_check.py.
 ConfigPath = Annotated[Path, BeforeValidator(_path_text)]
+
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
+IPC_PATH_BYTES = 107  # sun_path on Linux; ZeroMQ refuses a longer ipc:// path only when the socket is opened
+
+
+def parse_port(port: str) -> int:
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"port must be a number from 1 to 65535, not {shown(port, 12)}")
+    return int(port)
+
+
+def check_host(host: str) -> str:
+    """An IPv4 address, a bracketed IPv6 address or a host (or interface) name."""
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            ipaddress.IPv6Address(host[1:-1])
+        except ValueError:
+            raise ValueError(f"{shown(host, 40)} is not an IPv6 address") from None
+        return host
+    if not _HOSTNAME.fullmatch(host):
+        raise ValueError(f"{shown(host, 40)} is not a host name or IP address")
+    if host.replace(".", "").isdigit():  # all digits: meant as an IPv4 address, so it must be one
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError(f"{shown(host, 40)} is not an IPv4 address") from None
+    return host
+
+
+def check_url_host(v: str) -> str:
+    """The host and port of a URL whose scheme the caller has checked: present, well formed, port 1-65535."""
+    url = urlsplit(v)  # ValueError for a broken IPv6 literal, which pydantic reports like ours
+    if not url.hostname:
+        raise ValueError(f"{url.scheme}:// needs a host")
+    check_host(url.hostname if ":" not in url.hostname else f"[{url.hostname}]")
+    host_port = url.netloc.rpartition("@")[2]
+    if ":" in host_port and not host_port.endswith("]"):
+        parse_port(host_port.rpartition(":")[2])
+    return v
+
+
+def zmq_endpoint(v: str, transports: tuple[str, ...], *, bind: bool) -> str:
+    """An endpoint ZeroMQ will accept, checked here rather than when the daemon opens its sockets (`bind`: the
+    daemon listens there, so `*` may stand for every interface; otherwise it connects, to one host)."""
+    transport, sep, address = v.partition("://")
+    if not sep or transport not in transports:
+        forms = {"tcp": "tcp://HOST:PORT", "ipc": "ipc://PATH", "inproc": "inproc://NAME"}
+        raise ValueError("must be " + " or ".join(forms[t] for t in transports))
+    if transport == "tcp":
+        host, colon, port = address.rpartition(":")
+        if not colon or not host:
+            raise ValueError("must be tcp://HOST:PORT")
+        if not (bind and host == "*"):
+            check_host(host)
+        parse_port(port)
+    elif not address:
+        raise ValueError(f"{transport}:// needs a path or name after it")
+    elif transport == "ipc" and len(address.encode()) > IPC_PATH_BYTES:
+        raise ValueError(f"ipc:// path is longer than the {IPC_PATH_BYTES} bytes a socket path may have")
+    return _printable(v)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
 
 _SUBKEY = re.compile(r"(?P<key>[A-Za-z_][A-Za-z0-9_.\[\]]*): (?P<msg>.*)", re.DOTALL)
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")

@@ -21,6 +21,7 @@ from edge.config_base import (
     LongText,
     StrictModel,
     Text,
+    check_url_host,
     problem_line,
     read_toml,
 )
@@ -82,7 +83,7 @@ class UploadConfig(StrictModel):
             return v
         if not v.startswith(("https://", "http://")):
             raise ValueError("must start with https:// (or http:// to send in clear on purpose)")
-        return v.rstrip("/")
+        return check_url_host(v).rstrip("/")
 
     @field_validator("prefix")
     @classmethod
