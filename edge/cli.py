@@ -10,7 +10,8 @@ from pathlib import Path
 import click
 
 from core.errors import UserError
-from edge.config import DEMO_CONFIG, ConfigError, DetectorConfig, check_files, load_config
+from edge.config import ConfigError, DetectorConfig, load_config
+from edge.config_check import checked_config, report_lines
 from recorder.cli import anonymise
 from replay.cli import replay
 from uploader.cli import upload
@@ -19,18 +20,13 @@ log = logging.getLogger("vigie")
 
 
 def _load(path: Path | None):
+    """The one config check `run` and `check-config` share: every problem on its own line, exit 2."""
     try:
-        cfg = load_config(path)
+        return checked_config(path)
     except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"{exc.source}: {problem}", err=True)
+        for line in report_lines(exc):
+            click.echo(line, err=True)
         raise SystemExit(2) from None
-    problems = check_files(cfg)
-    if problems:
-        for problem in problems:
-            click.echo(f"{path or DEMO_CONFIG}: {problem}", err=True)
-        raise SystemExit(2)
-    return cfg
 
 
 @click.group()

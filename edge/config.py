@@ -2,7 +2,8 @@
 
 Everything is checked when the daemon starts (unknown keys, kinds, ranges, geometry, cross-field rules) so that it
 never fails later on a typo, nor runs silently wrong. Every problem is reported as one line that starts with its key
-path, e.g. `cameras[2].zones[0].polygon: needs at least 3 points`.
+path, e.g. `cameras[2].zones[0].polygon: needs at least 3 points`. What a config says about the disk (files that must
+exist, folders that must be usable) is checked by edge/config_check.py, which `check-config` and `run` both call.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from edge.config_base import ConfigError as ConfigError
 from edge.config_base import problem_line as problem_line
 from edge.geometry import check_polygon, fit_homography, without_closing_point
 from edge.types import Side
-from edge.vehicle_log import VehicleLogError, read_log
 from uploader.config import UploadConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -336,26 +336,6 @@ def parse_config(data: dict, source: str = "<config>", base: Path = REPO_ROOT) -
 
 
 def load_config(path: Path | None = None) -> Config:
-    """The config in `path` (default: the demo), validated (the files it names are checked by check_files)."""
+    """The config in `path` (default: the demo), validated; files and folders are checked by config_check."""
     path = Path(path) if path is not None else DEMO_CONFIG
     return parse_config(read_toml(path), str(path), path.parent)
-
-
-def check_files(cfg: Config) -> list[str]:
-    """Problems a config has with the files it names (checked by check-config and at start, not by parsing)."""
-    problems = []
-    if not cfg.detector.model_path.is_file():
-        problems.append(f"detector.model: file not found: {cfg.detector.model}")
-    if cfg.vehicle.source == "log" and cfg.vehicle.log is not None and not cfg.vehicle.log.is_file():
-        problems.append(f"vehicle.log: file not found: {cfg.vehicle.log}")
-    elif cfg.vehicle.source == "log" and cfg.vehicle.log is not None:
-        try:
-            read_log(cfg.vehicle.log)  # every row: `run` refuses a bad one in one line before it opens anything
-        except VehicleLogError as exc:
-            problems.append(f"vehicle.log: {exc}")
-    for i, cam in enumerate(cfg.cameras):
-        if "://" not in cam.source and not Path(cam.source).is_file():
-            problems.append(f"cameras[{i}].source: file not found: {cam.source}")
-        elif "://" in cam.source and not cam.source.startswith(("rtsp://", "http://", "https://")):
-            problems.append(f"cameras[{i}].source: unsupported scheme (use rtsp://, http(s):// or a file path)")
-    return problems
