@@ -15,6 +15,7 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
+from pydantic_core import ErrorDetails
 
 # A bus config is a few KiB; anything past this is a wrong file (or /dev/zero), refused before it is parsed.
 MAX_CONFIG_BYTES = 1 << 20
@@ -171,7 +172,7 @@ def _key_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def problem_line(err: dict) -> str:
+def problem_line(err: ErrorDetails) -> str:
     """One `key.path: message` line for a pydantic error (shared with the other subsystems' config tables)."""
     path = _key_path(tuple(err["loc"]))
     msg = str(err["msg"]).removeprefix("Value error, ")
