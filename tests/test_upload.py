@@ -199,6 +199,26 @@ def test_bad_upload_config_is_one_line_naming_the_key_and_exit_2(tmp_path, table
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[events]\ndir = 5\n[upload]\nbucket = "city-data"\n', "events.dir: must be a path (a string)"),
+        ('[upload]\nbucket = "city-data"\nspool_quota_mb = inf\n', "upload.spool_quota_mb: Input should be a finite"),
+        ('[upload]\nbucket = "city-data"\nworkers = true\n', "upload.workers: Input should be a valid integer"),
+        ("[upload]\nx = " + "[" * 100_000 + "]" * 100_000 + "\n", "not valid TOML: arrays or tables nested too deeply"),
+    ],
+    ids=["events.dir a number", "infinite quota", "workers = true", "nested 100 000 deep"],
+)
+def test_a_config_the_uploader_cannot_use_is_one_line_and_exit_2(tmp_path, text, expected):
+    """What once gave a traceback or was read as something else: the bus config's folders the spool follows, kinds,
+    infinities, a file nested too deeply for the TOML reader."""
+    path = tmp_path / "bus.toml"
+    path.write_text(text)
+    result = CliRunner().invoke(main, ["upload", "--config", str(path), "--once"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"{path}: {expected}") and len(result.output.splitlines()) == 1
+
+
 def test_missing_credentials_is_a_clear_usage_error(tmp_path, s3, bucket):
     """No keys anywhere: say where they should come from, exit 2, send nothing."""
     cfg = config(tmp_path, s3, bucket)

@@ -150,13 +150,27 @@ def load_upload_config(path: Path | None, overrides: dict | None = None, need_bu
         raise ConfigError(str(path), ["upload: must be a table"])
     if "spool" not in table:
         roots = [r.model_dump() for r in _default_spool()]
-        events = data.get("events") if isinstance(data.get("events"), dict) else {}
-        recorder = data.get("recorder") if isinstance(data.get("recorder"), dict) else {}
-        events_dir = events.get("dir")
+        events_dir = _folder(data, "events", "dir", path)
         beside = str(Path(events_dir).parent / "operating") if events_dir else None
-        for root, folder in zip(
-            roots, (events_dir, events.get("operating_dir") or beside, recorder.get("dir")), strict=True
-        ):
+        folders = (
+            events_dir,
+            _folder(data, "events", "operating_dir", path) or beside,
+            _folder(data, "recorder", "dir", path),
+        )
+        for root, folder in zip(roots, folders, strict=True):
             root["dir"] = folder or root["dir"]
         table = {**table, "spool": roots}
     return parse_upload(table, str(path), overrides, need_bucket)
+
+
+def _folder(data: dict, table: str, key: str, path: Path) -> str | None:
+    """`[table].key` of the bus config, a folder the daemon writes to: a string, or None when it is not set.
+
+    Only read here to find the spool, so it is checked only as far as building the spool needs; `vigie check-config`
+    checks the rest (a number there crashed `vigie upload` before).
+    """
+    section = data.get(table)
+    value = section.get(key) if isinstance(section, dict) else None
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(str(path), [f"{table}.{key}: must be a path (a string)"])
+    return value
