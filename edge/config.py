@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge.config_base import (
+from core.config_base import (
     MAX_MB,
     NAME_CHARS,
     Bool,
@@ -32,8 +32,8 @@ from edge.config_base import (
 )
 
 # Re-exported: the CLI, the uploader's CLI and replay import these two from here.
-from edge.config_base import ConfigError as ConfigError
-from edge.config_base import problem_line as problem_line
+from core.config_base import ConfigError as ConfigError
+from core.config_base import problem_line as problem_line
 from edge.geometry import check_polygon, fit_homography, without_closing_point
 from edge.types import Side
 from uploader.config import UploadConfig

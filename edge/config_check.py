@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from core.config_base import shown
 from edge.config import DEMO_CONFIG, Config, ConfigError, load_config, operating_root
-from edge.config_base import shown
 from edge.vehicle_log import VehicleLogError, read_log
 
 MAX_PROBLEMS = 50  # a file of ten thousand unknown keys gets the first ones, then a count

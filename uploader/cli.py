@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from edge.config import ConfigError
+from core.config_base import ConfigError
 
 _OVERRIDES = ("endpoint_url", "bucket", "prefix")
 

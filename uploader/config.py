@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edge.config_base import (
+from core.config_base import (
     MAX_MB,
     ConfigError,
     ConfigPath,

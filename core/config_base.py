@@ -1,7 +1,7 @@
 """What every config table shares: the strict base model, field types, problem lines and reading the TOML file.
 
-It imports nothing else of vigie, so the bus config (edge/config.py) and the `[upload]` table (uploader/config.py)
-build on the same rules without importing each other.
+In core/ because every config table builds on it: the bus config (edge/config.py) and the `[upload]` table
+(uploader/config.py) share these rules without the uploader importing edge.
 """
 
 from __future__ import annotations
