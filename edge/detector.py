@@ -46,7 +46,7 @@ class PersonDetector:
         path = config.model_path
         # Only the bundled files have a known digest; a model an operator points to is hashed for the event rows.
         self.info = verify_model(path, bundled_digest(path))
-        self._threshold = config.threshold
+        self.threshold = config.threshold  # the confident score: what may start a track or count in a zone
         self._min_height = config.min_height
         self._session = open_session(path, config.threads, "detector.model")
         self._input = self._session.get_inputs()[0].name
@@ -70,7 +70,7 @@ class PersonDetector:
         if not images:
             return []
         raw = self.run_batch(preprocess(images))
-        threshold = self._threshold if min_score is None else min_score
+        threshold = self.threshold if min_score is None else min_score
         return [self._postprocess(raw, i, img.shape, threshold) for i, img in enumerate(images)]
 
     def _postprocess(self, raw: list[np.ndarray], i: int, shape: tuple[int, ...], threshold: float) -> Detections:
