@@ -29,8 +29,8 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
+from core.types import Event, Level, Side, VehicleState  # noqa: E402
 from edge.config import DEMO_CONFIG  # noqa: E402
-from edge.types import Event, Level, Side, VehicleState  # noqa: E402
 from recorder.events import EVENT_SCHEMA, EventSink, event_row  # noqa: E402
 from replay.rerun import RerunSettings, rerun  # noqa: E402
 from replay.source import EventQuery, SourceSpec, read_events  # noqa: E402

@@ -25,7 +25,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from edge.types import Event, Level, Side, VehicleState  # noqa: E402
+from core.types import Event, Level, Side, VehicleState  # noqa: E402
 from recorder.events import EventSink, write_events  # noqa: E402
 from tests.services.s3 import S3Server  # noqa: E402
 from uploader.config import SpoolRoot, UploadConfig  # noqa: E402

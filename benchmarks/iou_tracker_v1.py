@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.types import Detections
 from edge.tracker import iou_matrix
-from edge.types import Detections
 
 
 @dataclass(frozen=True, slots=True)

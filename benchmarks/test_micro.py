@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from core.types import Detections, Frame, VehicleState
 from edge.config import REPO_ROOT, DetectorConfig, load_config
 from edge.detector import PersonDetector, preprocess
 from edge.pipeline import CameraPipeline
-from edge.types import Detections, Frame, VehicleState
 
 CAMERAS = ["cam_front", "cam_right", "cam_rear", "cam_left"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from edge.types import Alert, Level, Side
+from core.types import Alert, Level, Side
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from edge.types import Alert, Health, Level
+from core.types import Alert, Health, Level
 
 SCHEMA = "vigie.alert/1"
 TOPIC_ALERT = b"alert"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import cv2
 
+from core.types import Frame
 from edge.config import CameraConfig
-from edge.types import Frame
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from core import REPO_ROOT
 from core.config_base import (
     MAX_MB,
     NAME_CHARS,
@@ -34,11 +35,10 @@ from core.config_base import (
 # Re-exported: the CLI, the uploader's CLI and replay import these two from here.
 from core.config_base import ConfigError as ConfigError
 from core.config_base import problem_line as problem_line
+from core.types import Side
 from edge.geometry import check_polygon, fit_homography, without_closing_point
-from edge.types import Side
 from uploader.config import UploadConfig
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO_ROOT / "configs" / "demo.toml"
 
 # Ground coordinates, metres in the bus frame. A blind-spot camera sees a few metres; a point further than this is a

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import zmq
 
+from core.types import Alert, Health, Status
 from edge.bus import AlertBus, level_text
 from edge.capture import CameraCounters, CameraReader, FrameHub
 from edge.config import Config, operating_root
@@ -26,7 +27,6 @@ from edge.detector import PersonDetector
 from edge.pipeline import FrameResult, Pipeline
 from edge.policy import ZoneKey
 from edge.stats import RunStats
-from edge.types import Alert, Health, Status
 from edge.vehicle import STALE_S, StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
 from recorder.events import EventSink, EventWriter
 from recorder.link import RecorderLink

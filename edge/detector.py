@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 from core.models import open_session, verify_model
+from core.types import Detections
 from edge.config import REPO_ROOT, DetectorConfig
-from edge.types import Detections
 
 MODEL_PATH = REPO_ROOT / "models" / "person_ssdlite.onnx"
 INT8_MODEL_PATH = REPO_ROOT / "models" / "person_ssdlite_int8.onnx"

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from core.types import Alert, Detections, Event, Frame, Tracks, VehicleState, ZoneHits
 from edge.config import Config
 from edge.detector import PersonDetector
 from edge.policy import ZoneKey, ZonePolicy
 from edge.tracker import ByteTracker, TrackerConfig
-from edge.types import Alert, Detections, Event, Frame, Tracks, VehicleState, ZoneHits
 from edge.vehicle import VehicleSource
 from edge.zones import CameraZones
 

@@ -19,8 +19,8 @@ import math
 import uuid
 from dataclasses import dataclass
 
+from core.types import Alert, Event, Indicator, Level, Side, VehicleState, ZoneHits
 from edge.config import AlertsConfig, EventsConfig, PolicyConfig
-from edge.types import Alert, Event, Indicator, Level, Side, VehicleState, ZoneHits
 
 MOVING_KMH = 1.0  # below this the bus counts as standing still
 _EVENT_NS = uuid.UUID("6f0c1a52-7d1e-4c39-9d8e-0a5b7c1e2f34")

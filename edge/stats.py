@@ -10,9 +10,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from core.types import StoreCounts
 from edge.budget import AlertTally
 from edge.capture import CameraCounters
-from edge.types import StoreCounts
 from edge.vehicle import FeedCounts
 
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from core.types import Detections, Tracks
 from edge.kalman import BoxKalman, MotionModel, state_to_xyxy
-from edge.types import Detections, Tracks
 
 
 @dataclass(frozen=True, slots=True)

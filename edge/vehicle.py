@@ -18,8 +18,8 @@ from typing import Protocol
 
 import zmq
 
+from core.types import Status, VehicleState
 from edge.policy import MOVING_KMH
-from edge.types import Status, VehicleState
 from edge.vehicle_log import read_log
 from edge.vehicle_schema import LINE_CHARS, VehicleInputError, clip, decode_message
 

@@ -10,7 +10,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
-from edge.types import VehicleState
+from core.types import VehicleState
 from edge.vehicle_schema import VehicleInputError, clip, row_state, typed_cells
 
 

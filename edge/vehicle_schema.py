@@ -18,7 +18,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edge.types import Indicator, VehicleState
+from core.types import Indicator, VehicleState
 
 # A real message is under 250 bytes; 4 KiB leaves room for pretty-printing and still bounds the parse, and it is
 # below the 4300 digits at which Python's int() refuses a number.

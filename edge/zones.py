@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from core.types import Detections, Tracks, ZoneHits
 from edge.config import BusConfig, CalibrationConfig, CameraConfig
 from edge.geometry import fit_homography
-from edge.types import Detections, Tracks, ZoneHits
 
 
 class Polygon:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from edge.types import Event
+from core.types import Event
 
 
 @dataclass(frozen=True, slots=True)

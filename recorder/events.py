@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from edge.types import Event, Health, Level, StoreCounts
+from core.types import Event, Health, Level, StoreCounts
 from recorder.store import Backoff, StoreFault, StoreState, StoreWatch
 from recorder.wal import EventWal, pending_events
 
@@ -62,7 +62,7 @@ EVENT_SCHEMA = pa.schema(
         pa.field("lon", pa.float64()),
         pa.field("model_id", pa.string(), nullable=False),
         pa.field("clip", pa.string()),  # clip id (file stem under the clips folder), null without the recorder
-        # Alerts the driver received that this person raised (see edge.types.Event); their sum is the alert count.
+        # Alerts the driver received that this person raised (see core.types.Event); their sum is the alert count.
         # Null in rows written before schema 3.
         pa.field("info_alerts", pa.int16()),
         pa.field("warning_alerts", pa.int16()),

@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from core import REPO_ROOT
 from core.models import ModelError, open_session, verify_model
-from edge.config import REPO_ROOT
 
 FACE_MODEL_PATH = REPO_ROOT / "models" / "centerface.onnx"
 # The bundled model's digest; models/centerface.md says where it came from and how it was made.

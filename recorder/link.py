@@ -22,9 +22,9 @@ from multiprocessing.process import BaseProcess
 
 import numpy as np
 
+from core.types import Event, Health, Level, Status
 from edge.config import Config
 from edge.pipeline import FrameResult
-from edge.types import Event, Health, Level, Status
 from recorder.clipfile import FrameMeta
 from recorder.clips import ClipEnd, ClipPlanner, ClipStart
 from recorder.retention import RetentionPolicy

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.types import Health, Status
+from core.types import Health, Status
 
 STORE_HEALTH = "events"  # the `camera` field of the event store's health messages
 DROP_REPORT_S = 2.0  # new drops are reported at most this often: never silent, never a flood

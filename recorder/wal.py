@@ -19,7 +19,7 @@ import os
 import threading
 from pathlib import Path
 
-from edge.types import Event, Indicator, Level, Side, VehicleState
+from core.types import Event, Indicator, Level, Side, VehicleState
 from recorder.store import Backoff, StoreFault
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from edge.types import Status
+from core.types import Status
 from recorder.clipfile import ClipFile, FrameMeta, clean_partials, clip_folder
 from recorder.clips import ClipEnd, ClipStart, coverage
 from recorder.lifeline import Lifeline

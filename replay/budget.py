@@ -14,8 +14,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from core.types import Level, Side
 from edge.budget import Budget
-from edge.types import Level, Side
 from replay.query import EventQuery, SourceSpec
 from replay.source import PARTITIONING, open_source
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import cv2
 
+from core.types import Frame
 from edge.config import Config
-from edge.types import Frame
 from replay.errors import ReplayError
 from replay.timeline import Clock
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.models import ModelError
+from core.types import Event, Level
 from edge.budget import AlertTally, Budget
 from edge.config import Config, ConfigError, load_config
 from edge.detector import PersonDetector
 from edge.pipeline import BatchResult, Pipeline
-from edge.types import Event, Level
 from edge.vehicle import StaticVehicle, VehicleLog, VehicleSource
 from recorder.events import EventSink, write_events
 from replay.errors import ReplayError

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.types import Level
+from core.types import Level
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from edge.types import Event, Level, Side, VehicleState
+from core.types import Event, Level, Side, VehicleState
 from recorder.events import EventSink, EventWriter
 from recorder.wal import EventWal
 

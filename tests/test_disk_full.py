@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from edge.types import Event, Level, Side, StoreCounts, VehicleState
+from core.types import Event, Level, Side, StoreCounts, VehicleState
 from recorder.events import EventSink, EventWriter
 from recorder.wal import EventWal, pending_events
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.types import Indicator, Level, Side, VehicleState, ZoneHits
 from edge.config import AlertsConfig, EventsConfig, PolicyConfig
 from edge.policy import ZoneKey, ZonePolicy, level_for
-from edge.types import Indicator, Level, Side, VehicleState, ZoneHits
 
 ALERTS = AlertsConfig(enter_frames=3, clear_frames=5)
 POLICY = PolicyConfig()

@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from edge.types import Event, Level, Side, VehicleState
+from core.types import Event, Level, Side, VehicleState
 from recorder.audit import AuditError, read_log, record_access
 from recorder.clips import ClipPlanner, ClipStart, EventSpan, coverage
 from recorder.retention import RetentionPolicy, enforce

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.types import Level
+from core.types import Level
 from replay.compare import Span, compare_spans
 from replay.errors import ReplayError
 from replay.labels import Label, LabelRun, check_labels, load_labels, score

@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner, Result
 
+from core.types import Event, Level, Side, VehicleState
 from edge.cli import main
-from edge.types import Event, Level, Side, VehicleState
 from recorder.events import EventSink, event_row, write_events
 
 MODEL_ID = "person_ssdlite@02430c0ad569"

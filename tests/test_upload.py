@@ -21,9 +21,9 @@ import pyarrow.fs as pafs
 import pytest
 from click.testing import CliRunner
 
+from core.types import Event, Level, Side, VehicleState
 from edge.cli import main
 from edge.config import REPO_ROOT
-from edge.types import Event, Level, Side, VehicleState
 from recorder.events import EventSink, write_events
 from uploader.config import SpoolRoot, UploadConfig
 from uploader.engine import Uploader, backoff_s

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from edge.types import Indicator, VehicleState
+from core.types import Indicator, VehicleState
 from edge.vehicle import LOG_EVERY_S, STALE_S, ZmqVehicle
 from edge.vehicle_schema import LINE_CHARS, MAX_MESSAGE_BYTES, VehicleInputError, decode_message
 

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from core.types import Indicator
 from edge.cli import main
-from edge.types import Indicator
 from edge.vehicle import VehicleLog
 from edge.vehicle_log import VehicleLogError, read_log
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.types import Detections, Tracks
 from edge.config import BusConfig, CalibrationConfig, CameraConfig, ZoneConfig
 from edge.kalman import BoxKalman
 from edge.tracker import ByteTracker, TrackerConfig, iou_matrix
-from edge.types import Detections, Tracks
 from edge.zones import CameraZones, GroundMap, Polygon, distance_to_bus
 
 SQUARE = Polygon(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]))

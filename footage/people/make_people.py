@@ -25,10 +25,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))
 
+from core.types import Detections  # noqa: E402
 from edge.config import DetectorConfig  # noqa: E402
 from edge.detector import PersonDetector  # noqa: E402
 from edge.tracker import ByteTracker, TrackerConfig, iou_matrix  # noqa: E402
-from edge.types import Detections  # noqa: E402
 
 CAMERAS = ("front", "right", "rear", "left")
 MIN_SCORE = 0.6
