@@ -31,7 +31,7 @@ from edge.config import REPO_ROOT, DetectorConfig, load_config
 from edge.detector import PersonDetector
 from edge.pipeline import tracker_config
 from edge.tracker import ByteTracker, iou_matrix
-from replay.compare import Span
+from replay.compare import spans_from_events
 from replay.labels import LabelRun, Scores, load_labels, score
 from replay.rerun import RerunSettings, rerun
 from replay.scenario import generate, load_script
@@ -43,7 +43,7 @@ MIN_VISIBLE = 0.3  # truth boxes less visible than this are not expected to be t
 
 def scored(config: Path, labels: Path, out: Path, vehicle: Path | None = None) -> Scores:
     result = rerun(RerunSettings(config=config, out=out, vehicle_log=vehicle, force=True))
-    spans = [Span(e.event_id, e.camera, e.zone, e.start_ts, e.end_ts, e.max_level.label) for e in result.events]
+    spans = spans_from_events(result.events)
     return score(load_labels(labels), LabelRun(spans, result.alerts, result.clock, result.frames))
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.atomic import fsync_dir
 from core.types import Event, Health, Level, StoreCounts
 from recorder.store import Backoff, StoreFault, StoreState, StoreWatch
 from recorder.wal import EventWal, pending_events
@@ -114,14 +115,6 @@ def event_row(event: Event, sink: EventSink) -> dict:
     }
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_events(events: list[Event], sink: EventSink) -> list[Path]:
     """Write events as one Parquet file per date partition; returns the files written."""
     ordered = sorted(events, key=lambda e: (e.start_ts, e.event_id))
@@ -157,7 +150,7 @@ def write_partitioned(rows: list[dict], schema: pa.Schema, root: Path, bus_id: s
             raise
         written.append(folder / name)
         try:
-            _fsync_dir(folder)
+            fsync_dir(folder)
         except OSError as exc:
             # The file is in place and complete: calling it unwritten would write its rows twice on the retry.
             log.error("%s renamed but its folder not fsynced (a power cut may lose it): %s", folder / name, exc)

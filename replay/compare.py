@@ -7,9 +7,12 @@ compared rather than alert messages because events are what both a rerun and the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
+
+from core.types import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +44,10 @@ class Comparison:
     shifted: tuple[Shift, ...]
     relevelled: tuple[Shift, ...]  # matched, start within tolerance, but a different max level
     unchanged: int
+
+
+def spans_from_events(events: Iterable[Event]) -> list[Span]:
+    return [Span(e.event_id, e.camera, e.zone, e.start_ts, e.end_ts, e.max_level.label) for e in events]
 
 
 def spans_from_table(table: pa.Table) -> list[Span]:

@@ -8,7 +8,6 @@ on disk is already anonymised; rendering reads it, so every render is written to
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.atomic import write_atomic
 from recorder.audit import AuditError, record_access
 from replay.errors import ReplayError
 
@@ -119,20 +119,6 @@ def _frames(clip: ClipOnDisk):
         cap.release()
 
 
-def _write_atomic(output: Path, write) -> None:
-    """A render holds the clip's pixels: 0600 like the clip, and visible only when complete."""
-    tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
-    old_umask = os.umask(0o077)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, output)
-    finally:
-        os.umask(old_umask)
-        tmp.unlink(missing_ok=True)
-
-
 def render(request: RenderRequest) -> int:
     """Write the overlay video (.mp4/.avi) or contact sheet (.png); returns the number of frames drawn."""
     video = find_clip(request.clips_root, request.clip_id)
@@ -169,7 +155,7 @@ def _video(clip: ClipOnDisk, output: Path) -> int:
         if writer is not None:
             writer.release()
 
-    _write_atomic(output, write)
+    write_atomic(output, write)
     return drawn
 
 
@@ -184,5 +170,5 @@ def _sheet(clip: ClipOnDisk, output: Path) -> int:
     blank = np.zeros_like(tiles[0])
     tiles += [blank] * (-len(tiles) % 3)
     sheet = np.vstack([np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)])
-    _write_atomic(output, lambda tmp: cv2.imwrite(str(tmp), sheet))
+    write_atomic(output, lambda tmp: cv2.imwrite(str(tmp), sheet))
     return len(wanted)

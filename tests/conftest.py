@@ -87,3 +87,14 @@ def bus_config(tmp_path: Path):
         return path
 
     return write
+
+
+def assert_every_alert_has_its_event(alerts: list[dict], rows: list[dict]) -> None:
+    """Each published alert is backed by an event row on its camera and zone that started no later than it."""
+    for alert in alerts:
+        assert any(
+            r["camera"] == alert["camera"]
+            and r["zone"] == alert["zone"]
+            and r["start_ts"].timestamp() <= alert["frame_ts"] + 0.01
+            for r in rows
+        ), alert

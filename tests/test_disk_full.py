@@ -22,7 +22,7 @@ from core.types import Event, Level, Side, StoreCounts, VehicleState
 from recorder.events import EventSink, EventWriter
 from recorder.wal import EventWal, pending_events
 
-from .conftest import wait_until
+from .conftest import assert_every_alert_has_its_event, wait_until
 from .test_daemon import Listener, endpoint_of
 
 
@@ -209,13 +209,7 @@ def assert_nothing_lost(stats: dict, rows: list[dict], alerts: list[dict]) -> No
     assert store["accepted"] == stats["events"] + store["recovered"]
     assert store["written"] == store["accepted"] == len(ids), store
     assert store["dropped"] == store["unwritten"] == 0, store
-    for alert in alerts:
-        assert any(
-            r["camera"] == alert["camera"]
-            and r["zone"] == alert["zone"]
-            and r["start_ts"].timestamp() <= alert["frame_ts"] + 0.01
-            for r in rows
-        ), alert
+    assert_every_alert_has_its_event(alerts, rows)
 
 
 @pytest.mark.parametrize("on_full_disk", [("state",), ("events",), ("state", "events")], ids="+".join)

@@ -22,6 +22,7 @@ from recorder.retention import RetentionPolicy, enforce
 from recorder.wal import EventWal, pending_events
 from recorder.worker import COMPLETE
 
+from .conftest import assert_every_alert_has_its_event
 from .test_daemon import Listener, endpoint_of
 
 PIXEL_SUFFIXES = {".mp4", ".avi", ".jpg", ".jpeg", ".png", ".bmp", ".raw", ".npy"}
@@ -239,13 +240,7 @@ def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_
     assert len(ids) == len(set(ids)), "an event was written twice"
     assert logged <= set(ids), f"events logged before the kill are missing: {logged - set(ids)}"
     assert not list(Path("/dev/shm").glob(f"vigie-{proc.pid}-*")), "raw frames of the killed daemon left in RAM"
-    for alert in alerted:
-        assert any(
-            r["camera"] == alert["camera"]
-            and r["zone"] == alert["zone"]
-            and r["start_ts"].timestamp() <= alert["frame_ts"] + 0.01
-            for r in rows
-        ), alert
+    assert_every_alert_has_its_event(alerted, rows)
     assert not list(var.rglob(".*.partial.*")) and not list(var.rglob("*.tmp"))
     for video in (var / "clips").rglob("*.mp4"):
         assert video.with_name(f"{video.stem}.frames.parquet").exists()

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from edge.cli import main
 from edge.config import REPO_ROOT
-from replay.compare import Span
+from replay.compare import spans_from_events
 from replay.errors import ReplayError
 from replay.labels import LabelRun, Scores, load_labels, score
 from replay.rerun import RerunSettings, rerun
@@ -27,7 +27,7 @@ SCENARIOS = REPO_ROOT / "tests" / "scenarios"
 def run_scenario(name: str, out: Path) -> tuple[ScenarioFiles, Scores]:
     files = generate(load_script(SCENARIOS / f"{name}.toml"), name, out)
     result = rerun(RerunSettings(config=files.config, out=out / "events"))
-    spans = [Span(e.event_id, e.camera, e.zone, e.start_ts, e.end_ts, e.max_level.label) for e in result.events]
+    spans = spans_from_events(result.events)
     return files, score(load_labels(files.labels), LabelRun(spans, result.alerts, result.clock, result.frames))
 
 
