@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import click
 
 from core.errors import UserError
 from edge.config import ConfigError, DetectorConfig, load_config
 from edge.config_check import checked_config, report_lines
-from recorder.cli import anonymise
-from replay.cli import replay
-from uploader.cli import upload
 
 log = logging.getLogger("vigie")
 
@@ -29,7 +28,29 @@ def _load(path: Path | None):
         raise SystemExit(2) from None
 
 
-@click.group()
+class _Subsystems(click.Group):
+    """The top-level group, which names the other subsystems' commands by module instead of importing them: the
+    daemon's own module must not import `replay` (which imports `edge`), and no command pays for another's imports."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "anonymise": "replay.anonymise_cli:anonymise",
+        "replay": "replay.cli:replay",
+        "upload": "uploader.cli:upload",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.LAZY])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.LAZY:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = self.LAZY[cmd_name].split(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_Subsystems)
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail to stderr.")
 def main(verbose: bool) -> None:
     """vigie: blind-spot alerts for buses, with data the city owns."""
@@ -134,8 +155,3 @@ def alerts(endpoint: str | None, as_json: bool, count: int | None, timeout: floa
     if count is not None and got < count:
         click.echo(f"vigie: timed out after {got} of {count} alerts", err=True)
         raise SystemExit(1)
-
-
-# Subsystems own their command groups; the daemon's own commands are above.
-for _command in (anonymise, replay, upload):
-    main.add_command(_command)

@@ -26,10 +26,10 @@ from edge.config import Config, operating_root
 from edge.detector import PersonDetector
 from edge.pipeline import FrameResult, Pipeline
 from edge.policy import ZoneKey
+from edge.recorder_link import RecorderLink
 from edge.stats import RunStats
 from edge.vehicle import STALE_S, StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
 from recorder.events import EventSink, EventWriter
-from recorder.link import RecorderLink
 from recorder.operating import OperatingLog
 from recorder.wal import EventWal
 

@@ -18,7 +18,7 @@ import psutil
 import pyarrow.parquet as pq
 import pytest
 
-from recorder.link import RestartBackoff
+from edge.recorder_link import RestartBackoff
 from recorder.ring import SHM_DIR, ring_name
 
 from .conftest import FOOTAGE, free_port

@@ -181,7 +181,7 @@ def plan(inputs: tuple[Path, ...], out: Path) -> list[tuple[Path, Path]]:
 
 
 def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, threshold: float | None) -> None:
-    """`vigie anonymise` (the command is declared in recorder/cli.py, which loads this module only when it runs)."""
+    """`vigie anonymise` (declared in replay/anonymise_cli.py, which loads this module only when it runs)."""
     base = AnonymiseConfig()
     face_threshold = threshold if threshold is not None else base.face_threshold
     config = AnonymiseConfig(mode=mode, face_threshold=face_threshold)  # type: ignore[arg-type]

@@ -1,5 +1,5 @@
 """`vigie anonymise`, declared here without importing OpenCV or onnxruntime: every `vigie` command loads the CLI,
-and `vigie alerts` on a driver's display must not pay for the models (recorder/anonymise_tool.py does the work)."""
+and `vigie alerts` on a driver's display must not pay for the models (replay/anonymise_tool.py does the work)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,6 @@ import click
 )
 def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, threshold: float | None) -> None:
     """Blur faces in images and videos, with the recorder's own anonymiser."""
-    from recorder.anonymise_tool import anonymise as run
+    from replay.anonymise_tool import anonymise as run
 
     run(inputs, out, mode, threshold)
