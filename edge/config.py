@@ -75,6 +75,9 @@ class DetectorConfig(StrictModel):
     threads: Annotated[Int, Field(ge=1, le=16)] = 2
     # Boxes smaller than this fraction of the image height are ignored: too far away to be in a blind spot.
     min_height: Fraction = 0.04
+    # A camera none of whose zones can alert at what the bus is doing (edge/demand.py) is detected this many times a
+    # second instead of at its full rate (at least recorder.clip_fps when recording). 0: every frame, always.
+    idle_fps: Annotated[Finite, Field(ge=0, le=60)] = 2.0
 
     @property
     def model_path(self) -> Path:

@@ -197,7 +197,7 @@ class Daemon:
             frames = st.hub.take(timeout=0.1)
             if frames:
                 batch = st.pipeline.process(frames)
-                self.stats.record_inference(batch.inference_ms, len(frames))
+                self.stats.record_inference(batch.inference_ms, len(batch.results), batch.skipped)
                 for result in batch.results:
                     for ev in result.opened:  # logged before its alert goes out: a crash cannot lose it
                         st.writer.opened(ev)

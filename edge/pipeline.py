@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.types import Alert, Detections, Event, Frame, Tracks, VehicleState, ZoneHits
 from edge.config import Config
+from edge.demand import DetectionDemand
 from edge.detector import PersonDetector
 from edge.policy import ZoneKey, ZonePolicy
 from edge.tracker import ByteTracker, TrackerConfig
@@ -33,8 +34,9 @@ class FrameResult:
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    results: tuple[FrameResult, ...]
+    results: tuple[FrameResult, ...]  # one per detected frame
     inference_ms: float  # preprocessing + the one detector call for the whole batch
+    skipped: int = 0  # frames of cameras that could not alert, left undetected (edge/demand.py)
 
 
 def tracker_config(config: Config) -> TrackerConfig:
@@ -86,16 +88,22 @@ class Pipeline:
         self.detector = detector
         self.vehicle = vehicle
         self.cameras = {cam.name: CameraPipeline(config, i) for i, cam in enumerate(config.cameras)}
+        self.demand = DetectionDemand(config)
 
     def process(self, frames: list[Frame]) -> BatchResult:
-        t0 = time.perf_counter()
-        detections = self.detector.detect([f.image for f in frames], self.config.tracking.low_score)
-        inference_ms = (time.perf_counter() - t0) * 1000.0
-        results = []
-        for frame, dets in zip(frames, detections, strict=True):
+        wanted = []
+        for frame in frames:
             vehicle = self.vehicle.state_at(frame.t_capture)
-            results.append(self.cameras[frame.camera].step(frame, dets, vehicle))
-        return BatchResult(tuple(results), inference_ms)
+            if self.demand.wants(frame, vehicle):
+                wanted.append((frame, vehicle))
+        t0 = time.perf_counter()
+        detections = self.detector.detect([f.image for f, _ in wanted], self.config.tracking.low_score)
+        inference_ms = (time.perf_counter() - t0) * 1000.0
+        results = [
+            self.cameras[frame.camera].step(frame, dets, vehicle)
+            for (frame, vehicle), dets in zip(wanted, detections, strict=True)
+        ]
+        return BatchResult(tuple(results), inference_ms, skipped=len(frames) - len(wanted))
 
     def flush(self, ts: float) -> list[Event]:
         """Close every open event (at shutdown or end of footage)."""

@@ -24,6 +24,7 @@ import numpy as np
 
 from core.types import Event, Health, Level, Status
 from edge.config import Config
+from edge.demand import period_due
 from edge.pipeline import FrameResult
 from recorder.clipfile import FrameMeta
 from recorder.clips import ClipEnd, ClipPlanner, ClipStart
@@ -161,7 +162,7 @@ class RecorderLink:
             return  # nobody to send to; the restarted recorder is told which clips are open
         # A clip that starts on this frame must be open before the frame arrives; one that ends, closed after it.
         self._control.extend(c for c in commands if isinstance(c, ClipStart))
-        if frame.t_capture - self._last_sent.get(frame.camera, float("-inf")) >= self._period:
+        if period_due(self._last_sent.get(frame.camera, float("-inf")), frame.t_capture, self._period):
             self._send_frame(result)
         self._control.extend(c for c in commands if isinstance(c, ClipEnd))
         self._flush_control()

@@ -58,13 +58,16 @@ class RunStats:
     batch_sizes: deque[int] = field(default_factory=lambda: deque(maxlen=SAMPLES))
     alerts: int = 0
     events: int = 0
+    frames_skipped: int = 0  # left undetected: their camera could not alert (edge/demand.py)
     tally: AlertTally = field(default_factory=AlertTally)
     vehicle: FeedCounts = field(default_factory=FeedCounts)  # live feed messages; zeros without one
     event_store: StoreCounts = field(default_factory=StoreCounts)  # set when the event writer has closed
 
-    def record_inference(self, ms: float, batch: int) -> None:
-        self.inference_ms.append(ms)
-        self.batch_sizes.append(batch)
+    def record_inference(self, ms: float, batch: int, skipped: int) -> None:
+        self.frames_skipped += skipped
+        if batch:
+            self.inference_ms.append(ms)
+            self.batch_sizes.append(batch)
 
     def record_frame_done(self, frame_ts: float, done_ts: float) -> None:
         self.frame_latency_ms.append((done_ts - frame_ts) * 1000.0)
@@ -97,6 +100,7 @@ class RunStats:
             },
             "inference_ms": _percentiles(self.inference_ms),
             "batch_mean": round(float(np.mean(self.batch_sizes)), 2) if self.batch_sizes else 0.0,
+            "frames_skipped": self.frames_skipped,
             "alert_latency_ms": {**_percentiles(self.alert_latency_ms), "count": len(self.alert_latency_ms)},
             # Capture → decision for every frame, alert or not: the same path with many more samples.
             "frame_latency_ms": _percentiles(self.frame_latency_ms),

@@ -244,6 +244,8 @@ def rerun(
         f"rerun: {result.total_frames} frames from {len(result.frames)} camera(s) in {result.seconds:.1f} s "
         f"({rate:.0f} fps, {rate / live:.1f}x the live {live:g} fps); {len(result.events)} event(s) -> {out}"
     )
+    if result.detected < result.total_frames:
+        click.echo(f"detected: {result.detected} of {result.total_frames} frames (the others' cameras could not alert)")
     for line in result.budget.lines():
         click.echo(line)
     if baseline is not None or label_rows is not None:

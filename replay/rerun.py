@@ -51,6 +51,7 @@ class RerunResult:
     config: Config
     clock: Clock
     frames: dict[str, int]  # frames processed per camera
+    detected: int  # of all cameras' frames, those the detector saw (edge/demand.py skips the others)
     events: tuple[Event, ...]
     alerts: tuple[AlertSpan, ...]
     files: tuple[Path, ...]
@@ -177,17 +178,20 @@ def rerun(
     timeline = _AlertTimeline()
     tally = AlertTally()
     last_ts = reader.clock.base
+    detected = 0
     started = time.perf_counter()
     try:
         for batch in reader.batches(settings.max_frames):
             done = pipeline.process(list(batch.frames))
             timeline.add(done, batch.index)
+            for frame in batch.frames:
+                frames[frame.camera] += 1
+                last_ts = max(last_ts, frame.t_capture)
+            detected += len(done.results)
             for r in done.results:
                 for alert in r.changed:
                     tally.add(alert)
-                frames[r.frame.camera] += 1
                 events.extend(r.closed)
-                last_ts = max(last_ts, r.frame.t_capture)
             progress(len(batch.frames))
         # Whoever still stands in a zone when the footage ends is closed there, as the daemon does at shutdown.
         events.extend(pipeline.flush(last_ts))
@@ -203,6 +207,7 @@ def rerun(
             config,
             reader.clock,
             frames,
+            detected,
             tuple(events),
             timeline.finish(),
             tuple(files),
@@ -226,6 +231,7 @@ def _write_manifest(settings: RerunSettings, result: RerunResult, footage: tuple
         "start": dt.datetime.fromtimestamp(result.clock.base, dt.UTC).isoformat(),
         "fps": result.clock.fps,
         "frames": result.frames,
+        "frames_detected": result.detected,
         "footage": {f.camera: str(f.path) for f in footage},
         "vehicle_log": str(settings.vehicle_log) if settings.vehicle_log else None,
         "max_frames": settings.max_frames,

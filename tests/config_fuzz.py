@@ -179,6 +179,7 @@ FLOATS = {  # key: (lowest, highest, lowest excluded)
     "policy.moving_off_s": (0, 120, False),
     "events.flush_s": (0, 3600, True),
     "events.stay_gap_s": (0, 60, False),
+    "detector.idle_fps": (0, 60, False),
     "recorder.pre_roll_s": (0, 30, False),
     "recorder.post_roll_s": (0, 30, False),
     "recorder.retention_days": (0, 30, True),
