@@ -1,7 +1,7 @@
 """`vigie replay …`: what a city analyst runs on the event store and on recorded footage.
 
 Every subcommand is a thin shell over one module: source.py (list, show), render.py (clips with overlays),
-rerun.py + compare.py (rerun), report.py; the exports live in opendata/cli.py.
+rerun.py + compare.py (rerun), report.py (and report_map.py for --map); the exports live in opendata/cli.py.
 """
 
 from __future__ import annotations
@@ -244,22 +244,33 @@ class _Progress:
             self._bar = None
 
 
-@replay.command(short_help="One PNG: alerts per hour and camera, distances, top locations.")
+@replay.command(short_help="One PNG: alerts per hour and camera, distances, top locations; or --map.")
 @source_options(with_filters=True)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False), help="PNG to write.")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone for the hour-of-day chart, e.g. Europe/Paris.")
+@click.option(
+    "--map",
+    "as_map",
+    is_flag=True,
+    help="Draw where encounters happen instead: ~1 km squares, per side and level (no map tiles, no network).",
+)
 @filtered
-def report(source: str, endpoint_url: str | None, query: EventQuery, output: Path, tz: str) -> None:
-    """One picture of the events: alerts per hour and per camera, distances, top locations."""
+def report(source: str, endpoint_url: str | None, query: EventQuery, output: Path, tz: str, as_map: bool) -> None:
+    """One picture of the events: alerts per hour and per camera, distances, top locations; with --map, where."""
     from replay.budget import store_budget
     from replay.report import ReportSettings, draw_report
+    from replay.report_map import MapSettings, draw_map
     from replay.source import read_events
 
     spec = SourceSpec(source, endpoint_url)
     table = read_events(spec, query)
     budget = store_budget(table, spec, query)
-    draw_report(table, ReportSettings(output, tz, title_source=source, budget=budget))
-    click.echo(f"report: {table.num_rows} event(s) -> {output}")
+    if as_map:
+        bins = draw_map(table, MapSettings(output, title_source=source, budget=budget))
+        click.echo(f"report: {table.num_rows} event(s), {len(bins.lat)} square(s) of about 1 km -> {output}")
+    else:
+        draw_report(table, ReportSettings(output, tz, title_source=source, budget=budget))
+        click.echo(f"report: {table.num_rows} event(s) -> {output}")
     if budget is None:
         click.echo("driver alerts: not recorded by these buses (event rows older than schema 3)")
     else:
