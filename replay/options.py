@@ -16,8 +16,9 @@ from replay.errors import ReplayError
 from replay.query import DEFAULT_SOURCE, LEVELS, EventQuery, parse_when
 
 
-def source_options(with_filters: bool) -> Callable:
-    """--source/--endpoint-url, and the event filters, shared by every command that reads the store."""
+def source_options(with_filters: bool, dates_only: bool = False) -> Callable:
+    """--source/--endpoint-url, and the event filters, shared by every command that reads the store. `dates_only`:
+    just --from/--to, for the exports, whose packages describe a period of the whole fleet and nothing narrower."""
 
     def decorate(fn: Callable) -> Callable:
         opts = [
@@ -39,6 +40,9 @@ def source_options(with_filters: bool) -> Callable:
                 click.option(
                     "--to", metavar="WHEN", help="Events starting before; a bare date includes that whole day."
                 ),
+            ]
+        if with_filters and not dates_only:
+            opts += [
                 click.option("--bus", help="Only this bus id."),
                 click.option("--camera", help="Only this camera name."),
                 click.option("--level", type=click.Choice(LEVELS), help="Only events that reached this level."),
@@ -64,6 +68,16 @@ def filtered(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def wrapper(from_, to, bus, camera, level, **kwargs):
         return fn(query=make_query(from_, to, bus, camera, level), **kwargs)
+
+    return wrapper
+
+
+def dated(fn: Callable) -> Callable:
+    """Turns --from/--to into one EventQuery argument named `query` (commands declared with `dates_only`)."""
+
+    @functools.wraps(fn)
+    def wrapper(from_, to, **kwargs):
+        return fn(query=make_query(from_, to, None, None, None), **kwargs)
 
     return wrapper
 

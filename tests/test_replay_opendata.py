@@ -253,8 +253,8 @@ def _a_file(tmp: Path) -> Path:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--from", "2026-04-01"], "no events from 2026-04-01 00:00 UTC to … with these filters: nothing to export"),
-        (["--bus", "bus-Z"], "nothing to export"),
+        (["--from", "2026-04-01"], "no events from 2026-04-01 00:00 UTC to the last (end excluded): nothing to export"),
+        (["--from", "2026-02-01", "--to", "2026-02-28"], "no events from 2026-02-01 00:00 UTC to 2026-03-01 00:00 UTC"),
         (["--from", "2026-03-02", "--to", "2026-03-01"], "--to 2026-03-01: is not after --from 2026-03-02"),
         (["-k", "1"], "-k 1: must be at least 2"),
         (["-k", "-3"], "-k -3: must be at least 2"),

@@ -14,7 +14,7 @@ import click
 from replay.errors import ReplayError
 from replay.opendata.folder import check_destination
 from replay.opendata.licences import DEFAULT_LICENCE, find_licence
-from replay.options import filtered, source_options
+from replay.options import dated, source_options
 from replay.query import EventQuery, SourceSpec
 
 PRODUCER_ENV = "VIGIE_PRODUCER"
@@ -68,7 +68,7 @@ def _read(source: str, endpoint_url: str | None, query: EventQuery):
 
 
 @click.command("export-opendata", short_help="A publishable package of counts, cells under k events removed.")
-@source_options(with_filters=True)
+@source_options(with_filters=True, dates_only=True)
 @_output_option
 @click.option("-k", "k_min", type=int, default=5, show_default=True, help="Cells of fewer events are removed (>= 2).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone for days and hour bands, e.g. Europe/Paris.")
@@ -80,7 +80,7 @@ def _read(source: str, endpoint_url: str | None, query: EventQuery):
     help="SPDX or Etalab id: etalab-2.0 (lov2), ODbL-1.0, CC-BY-4.0, CC0-1.0 …",
 )
 @_producer_options
-@filtered
+@dated
 def export_opendata(
     source: str,
     endpoint_url: str | None,
@@ -110,7 +110,7 @@ def export_opendata(
 
 
 @click.command("export-shared", short_help="Event-level rows for a partner under an agreement; access logged.")
-@source_options(with_filters=True)
+@source_options(with_filters=True, dates_only=True)
 @_output_option
 @click.option("--partner", required=True, help="Who receives the data (written to the access log and the README).")
 @click.option("--reason", required=True, help="Why it is shared; written to the access log with your name.")
@@ -123,7 +123,7 @@ def export_opendata(
     help="The access log the export is appended to.",
 )
 @_producer_options
-@filtered
+@dated
 def export_shared(
     source: str,
     endpoint_url: str | None,

@@ -25,12 +25,11 @@ def coverage_days(query: EventQuery, events: pa.Table, tz: str) -> tuple[str, st
     return str(_local_day(first, tz)), str(_local_day(last, tz))
 
 
-def _when(value: dt.datetime | None) -> str:
-    return "…" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+def _when(value: dt.datetime | None, open_end: str) -> str:
+    return open_end if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def require_events(events: pa.Table, query: EventQuery, source: str) -> None:
     if events.num_rows == 0:
-        raise ReplayError(
-            f"{source}: no events from {_when(query.start)} to {_when(query.end)} with these filters: nothing to export"
-        )
+        span = f"from {_when(query.start, 'the first')} to {_when(query.end, 'the last')}"
+        raise ReplayError(f"{source}: no events {span} (end excluded): nothing to export")
