@@ -46,15 +46,15 @@ def _east_west_km(coverage: Coverage, degrees: float) -> float:
 EVENT_FR = (
     "Un **événement** est le séjour d'une personne dans une zone d'angle mort d'une caméra d'un bus. Il commence "
     "quand le détecteur embarqué a suivi cette personne dans la zone pendant quelques images, et finit quand elle en "
-    "est sortie (ou n'est plus visible) depuis environ 1,5 seconde. Une personne présente dans deux zones à la fois, "
-    "ou qui sort puis revient, fait plusieurs événements. Les images sont traitées dans le bus ; aucune image n'entre "
-    "dans ces données."
+    "est sortie (ou n'est plus visible) depuis environ 1,5 seconde (réglage par défaut). Une personne présente dans "
+    "deux zones à la fois, ou qui sort puis revient, fait plusieurs événements. Les images sont traitées dans le bus ; "
+    "aucune image n'entre dans ces données."
 )
 EVENT_EN = (
     "An **event** is one person's stay in one blind-spot zone of one camera of a bus. It starts once the on-board "
     "detector has followed that person inside the zone for a few frames, and ends once they have been out of the "
-    "zone (or out of sight) for about 1.5 seconds. A person in two zones at once, or who leaves and comes back, makes "
-    "several events. Images are processed on the bus; no image goes into this data."
+    "zone (or out of sight) for about 1.5 seconds (the default setting). A person in two zones at once, or who leaves "
+    "and comes back, makes several events. Images are processed on the bus; no image goes into this data."
 )
 CANNOT_FR = (
     "- Elles ne comptent pas des personnes : une même personne peut faire plusieurs événements.\n"
@@ -101,9 +101,9 @@ latitude et de longitude (environ 1,1 km nord-sud et {ew.replace(".", ",")} km e
 des portes).
 
 **Ce qui a été retiré, et pourquoi.** Les cases de moins de {f.k} événements ne sont pas publiées : une ligne « 1
-événement près de cet arrêt tard le soir » parlerait de quelqu'un. Les totaux des lignes sont donc inférieurs aux
-vrais totaux, et aucun total n'est donné qui permettrait de retrouver une case retirée. La position, arrondie dans le
-bus à environ 1 km, est celle du bus ; l'heure est réduite à une tranche ; aucun identifiant de bus, de caméra,
+événement près de cet arrêt tard le soir » parlerait de quelqu'un. Les sommes des lignes sont donc inférieures aux
+vrais totaux, et aucun total n'est donné qui permettrait de retrouver une case retirée. La position est celle du bus,
+arrondie à environ 1 km ; l'heure est réduite à une tranche ; aucun identifiant de bus, de caméra,
 d'événement ou de personne n'est publié. Une case sans latitude ni longitude : le bus n'avait pas de position.
 
 **Ce que ces données ne peuvent pas dire.**
@@ -126,8 +126,8 @@ east-west here). `events` counts the events in each cell, whether or not the dri
 the bus's speed, indicator and doors).
 
 **What was removed, and why.** Cells of fewer than {f.k} events are not published: a row saying "1 event near this
-stop late at night" would tell about someone. Row totals are therefore lower than the true totals, and no total is
-given from which a removed cell could be worked out. The position, rounded on the bus to about 1 km, is the bus's;
+stop late at night" would tell about someone. Sums over rows are therefore lower than the true totals, and no total is
+given from which a removed cell could be worked out. The position is the bus's, rounded to about 1 km;
 the time is reduced to a band; no identifier of a bus, camera, event or person is published. A cell without latitude
 and longitude: the bus had no position.
 
