@@ -138,10 +138,11 @@ def _rates(ax, bins: MapBins, budget: Budget | None) -> None:
     ax.set_yticks(y, [s.value for s in SIDES])
     ax.set_xlim(left=0)
     ax.invert_yaxis()
-    ax.legend(loc="lower right", frameon=False, fontsize=8)
+    ax.legend(loc="best", fontsize=8)
     if rated:
         assert budget is not None
-        title = f"Driver alerts per operating hour ({budget.hours:.1f} h of operation)"
+        span = f"{budget.hours:.1f} h" if budget.hours >= 1 else f"{budget.hours * 60:.1f} min"
+        title = f"Driver alerts per operating hour ({span} of operation)"
     elif budget is not None:
         title = "Driver alerts (no operating time recorded: no rate)"
     else:
