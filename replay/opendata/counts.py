@@ -63,7 +63,9 @@ def check_k(k: int) -> int:
 def columns(settings: OpenDataSettings) -> tuple[Column, ...]:
     tz = settings.tz
     return (
-        Column("date", pa.date32(), "date", f"Day on which the events started, in local time ({tz}).", "day", True),
+        Column(
+            "date", pa.date32(), "date", f"Day on which the events started, in local time ({tz}).", "day", required=True
+        ),
         Column(
             "hour_band",
             pa.string(),
@@ -71,7 +73,7 @@ def columns(settings: OpenDataSettings) -> tuple[Column, ...]:
             f"Hours of the local day ({tz}) in which the events started: from the first hour included to the second "
             "excluded (00-06 night, 06-10 morning peak, 10-16 daytime, 16-20 evening peak, 20-24 evening).",
             "hours of the day",
-            True,
+            required=True,
             enum=tuple(name for name, _ in HOUR_BANDS),
         ),
         Column(
@@ -80,7 +82,7 @@ def columns(settings: OpenDataSettings) -> tuple[Column, ...]:
             "string",
             "Side of the bus whose camera saw the people: front, right, rear or left.",
             "none (category)",
-            True,
+            required=True,
             enum=tuple(s.value for s in Side),
         ),
         Column(
@@ -106,7 +108,7 @@ def columns(settings: OpenDataSettings) -> tuple[Column, ...]:
             "Number of events in this cell: stays of one person in one blind-spot zone of one bus camera, alerted "
             f"or not. Cells of fewer than {settings.k} events are not published.",
             "events",
-            True,
+            required=True,
             minimum=settings.k,
         ),
     )

@@ -72,7 +72,7 @@ COLUMNS = (
         "datetime",
         "Start of the event, UTC, truncated to the minute.",
         "minute (UTC)",
-        True,
+        required=True,
     ),
     Column(
         "lat",
@@ -96,7 +96,7 @@ COLUMNS = (
         "string",
         "Side of the bus whose camera saw the person.",
         "none (category)",
-        True,
+        required=True,
         enum=tuple(s.value for s in Side),
     ),
     Column(
@@ -106,7 +106,7 @@ COLUMNS = (
         "Highest alert level of the zone while the person was in it: none (kept quiet, e.g. doors open or too fast), "
         "info, or warning (the bus was about to move towards the person).",
         "none (category)",
-        True,
+        required=True,
         enum=tuple(lv.label for lv in Level),
     ),
     Column(
@@ -124,7 +124,7 @@ COLUMNS = (
         "string",
         "Speed of the bus when the event started, as a band: lower bound included, upper excluded.",
         "km/h",
-        True,
+        required=True,
         enum=tuple(name for name, _ in SPEED_BANDS),
     ),
 )
