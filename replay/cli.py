@@ -1,13 +1,11 @@
 """`vigie replay …`: what a city analyst runs on the event store and on recorded footage.
 
 Every subcommand is a thin shell over one module: source.py (list, show), render.py (clips with overlays),
-rerun.py + compare.py (rerun), report.py, opendata.py.
+rerun.py + compare.py (rerun), report.py (and report_map.py for --map); the exports live in opendata/cli.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +14,9 @@ from typing import TYPE_CHECKING
 import click
 
 from replay.errors import ReplayError
-from replay.query import DEFAULT_SOURCE, LEVELS, EventQuery, SourceSpec, parse_when
+from replay.opendata.cli import export_opendata, export_shared
+from replay.options import day_start, filtered, make_query, source_options
+from replay.query import EventQuery, SourceSpec, parse_when
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -30,67 +30,15 @@ if TYPE_CHECKING:
 # `vigie run` included, loads this group.
 
 
-def _source_options(with_filters: bool) -> Callable:
-    """--source/--endpoint-url, and the event filters, shared by every command that reads the store."""
-
-    def decorate(fn: Callable) -> Callable:
-        opts = [
-            click.option(
-                "--source",
-                default=DEFAULT_SOURCE,
-                show_default=True,
-                help="Event store: a folder, or s3://bucket/prefix.",
-            ),
-            click.option(
-                "--endpoint-url", help="S3 endpoint, e.g. http://127.0.0.1:8333 (default: $VIGIE_S3_ENDPOINT)."
-            ),
-        ]
-        if with_filters:
-            opts += [
-                click.option(
-                    "--from", "from_", metavar="WHEN", help="Events starting at or after (YYYY-MM-DD or ISO, UTC)."
-                ),
-                click.option(
-                    "--to", metavar="WHEN", help="Events starting before; a bare date includes that whole day."
-                ),
-                click.option("--bus", help="Only this bus id."),
-                click.option("--camera", help="Only this camera name."),
-                click.option("--level", type=click.Choice(LEVELS), help="Only events that reached this level."),
-            ]
-        for opt in reversed(opts):
-            fn = opt(fn)
-        return fn
-
-    return decorate
-
-
-def _query(from_: str | None, to: str | None, bus: str | None, camera: str | None, level: str | None) -> EventQuery:
-    start = parse_when(from_) if from_ else None
-    end = parse_when(to, end_of_day=True) if to else None
-    if start and end and end <= start:
-        raise ReplayError(f"--to {to}: is not after --from {from_}")
-    return EventQuery(start=start, end=end, bus=bus, camera=camera, level=level)
-
-
-def _filtered(fn: Callable) -> Callable:
-    """Turns the filter options into one EventQuery argument named `query`."""
-
-    @functools.wraps(fn)
-    def wrapper(from_, to, bus, camera, level, **kwargs):
-        return fn(query=_query(from_, to, bus, camera, level), **kwargs)
-
-    return wrapper
-
-
 @click.group()
 def replay() -> None:
     """Look back at recorded events and rerun footage through the daemon's pipeline."""
 
 
 @replay.command("list")
-@_source_options(with_filters=True)
+@source_options(with_filters=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of a table.")
-@_filtered
+@filtered
 def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_json: bool) -> None:
     """List events, oldest first."""
     from replay.source import read_events
@@ -103,7 +51,7 @@ def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_jso
 
 @replay.command()
 @click.argument("event_id")
-@_source_options(with_filters=False)
+@source_options(with_filters=False)
 @click.option("--from", "from_", metavar="WHEN", help="Search only from this day on (faster on a large store).")
 @click.option("--to", metavar="WHEN", help="Search only up to this day.")
 @click.option("--bus", help="Search only this bus.")
@@ -114,9 +62,9 @@ def show(
     from replay.source import find_event
     from replay.views import event_lines
 
-    base = _query(from_, to, bus, None, None)
+    base = make_query(from_, to, bus, None, None)
     # The date bounds only choose folders to search; an event is found by id whatever time it started.
-    query = EventQuery(start=_day(base.start), end=base.end, bus=bus, event_id=event_id.strip().lower())
+    query = EventQuery(start=day_start(base.start), end=base.end, bus=bus, event_id=event_id.strip().lower())
     found = find_event(SourceSpec(source, endpoint_url), query)
     for line in event_lines(found.row, found.path):
         click.echo(line)
@@ -132,7 +80,7 @@ def show(
     help="OUT.mp4 / OUT.avi (the clip with overlays) or OUT.png (a contact sheet).",
 )
 @click.option("--reason", required=True, help="Why the clip is opened; written to the access log with your name.")
-@_source_options(with_filters=False)
+@source_options(with_filters=False)
 @click.option(
     "--clips",
     "clips_root",
@@ -162,10 +110,6 @@ def render(
         raise ReplayError(f"event {event_id}: has no clip (recorded without the recorder)")
     frames = render_clip(RenderRequest(clip_id, clips_root, output, audit_log, reason))
     click.echo(f"{output}: {frames} frames of clip {clip_id} (access logged in {audit_log})")
-
-
-def _day(when: dt.datetime | None) -> dt.datetime | None:
-    return None if when is None else when.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 @replay.command(short_help="Rerun footage through the daemon's pipeline; compare, score against labels.")
@@ -302,22 +246,33 @@ class _Progress:
             self._bar = None
 
 
-@replay.command(short_help="One PNG: alerts per hour and camera, distances, top locations.")
-@_source_options(with_filters=True)
+@replay.command(short_help="One PNG: alerts per hour and camera, distances, top locations; or --map.")
+@source_options(with_filters=True)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path, dir_okay=False), help="PNG to write.")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone for the hour-of-day chart, e.g. Europe/Paris.")
-@_filtered
-def report(source: str, endpoint_url: str | None, query: EventQuery, output: Path, tz: str) -> None:
-    """One picture of the events: alerts per hour and per camera, distances, top locations."""
+@click.option(
+    "--map",
+    "as_map",
+    is_flag=True,
+    help="Draw where encounters happen instead: ~1 km squares, per side and level (no map tiles, no network).",
+)
+@filtered
+def report(source: str, endpoint_url: str | None, query: EventQuery, output: Path, tz: str, as_map: bool) -> None:
+    """One picture of the events: alerts per hour and per camera, distances, top locations; with --map, where."""
     from replay.budget import store_budget
     from replay.report import ReportSettings, draw_report
+    from replay.report_map import MapSettings, draw_map
     from replay.source import read_events
 
     spec = SourceSpec(source, endpoint_url)
     table = read_events(spec, query)
     budget = store_budget(table, spec, query)
-    draw_report(table, ReportSettings(output, tz, title_source=source, budget=budget))
-    click.echo(f"report: {table.num_rows} event(s) -> {output}")
+    if as_map:
+        bins = draw_map(table, MapSettings(output, title_source=source, budget=budget))
+        click.echo(f"report: {table.num_rows} event(s), {len(bins.lat)} square(s) of about 1 km -> {output}")
+    else:
+        draw_report(table, ReportSettings(output, tz, title_source=source, budget=budget))
+        click.echo(f"report: {table.num_rows} event(s) -> {output}")
     if budget is None:
         click.echo("driver alerts: not recorded by these buses (event rows older than schema 3)")
     else:
@@ -327,53 +282,5 @@ def report(source: str, endpoint_url: str | None, query: EventQuery, output: Pat
             click.echo(line)
 
 
-@replay.command("export-opendata", short_help="Counts for the open-data portal, cells under k events removed.")
-@_source_options(with_filters=True)
-@click.option(
-    "-o",
-    "--output",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Output name; writes NAME.csv and NAME.parquet.",
-)
-@click.option(
-    "-k",
-    "k_min",
-    type=click.IntRange(min=2),
-    default=5,
-    show_default=True,
-    help="Cells with fewer events than this are suppressed.",
-)
-@click.option("--tz", default="UTC", show_default=True, help="Time zone for days and hour bands.")
-@_filtered
-def export_opendata(
-    source: str, endpoint_url: str | None, query: EventQuery, output: Path, k_min: int, tz: str
-) -> None:
-    """Aggregates for the open-data portal: counts per day, hour band, side and coarse location, small cells removed."""
-    from replay.opendata import ExportSettings, export
-    from replay.source import read_events
-
-    table = read_events(SourceSpec(source, endpoint_url), query)
-    result = export(table, ExportSettings(output, k_min, tz))
-    click.echo(
-        f"export-opendata: {result.cells} cell(s) kept, {result.suppressed_cells} suppressed "
-        f"(fewer than {k_min} events, {result.suppressed_events} events) -> "
-        f"{result.csv_path}, {result.parquet_path}"
-    )
-
-
-@replay.command(short_help="Footage with known truth: real people walked along scripted paths.")
-@click.argument("scripts", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-o", "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
-def scenario(scripts: tuple[Path, ...], out: Path) -> None:
-    """Write, for each SCRIPT (TOML, see tests/scenarios/), NAME.mp4, the truth per person-stay (NAME.labels.csv)
-    and per frame (NAME.boxes.csv), and NAME.bus.toml, ready for `vigie replay rerun --labels`."""
-    from replay.scenario import generate, load_script
-
-    loaded = [(path, load_script(path)) for path in scripts]  # every script checked before any is rendered
-    for path, script in loaded:
-        files = generate(script, path.stem, out)
-        click.echo(
-            f"scenario {path.stem}: {files.frames} frames, {files.stays} person-stay(s) -> {files.video}; "
-            f"rerun with: vigie replay rerun --config {files.config} --out {out / path.stem} --labels {files.labels}"
-        )
+replay.add_command(export_opendata)
+replay.add_command(export_shared)

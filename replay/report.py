@@ -43,7 +43,7 @@ def check_tz(name: str) -> str:
     return name
 
 
-def _pyplot():
+def pyplot():
     try:
         import matplotlib
     except ImportError:
@@ -110,7 +110,7 @@ def _location_panel(ax, table: pa.Table) -> None:
 
 def draw_report(table: pa.Table, settings: ReportSettings) -> None:
     check_tz(settings.tz)
-    plt = _pyplot()
+    plt = pyplot()
     alerts = table.filter(pc.is_in(table["max_level"], pa.array(list(LEVEL_COLOURS))))
     fig, axes = plt.subplots(2, 2, figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
     try:

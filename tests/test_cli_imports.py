@@ -15,7 +15,16 @@ def test_loading_the_cli_loads_no_model_runtime_nor_data_library() -> None:
 
 
 def test_every_subcommand_still_answers_help() -> None:
-    for command in (["anonymise"], ["alerts"], ["upload"], ["replay", "rerun"], ["detect"], ["run"]):
+    commands = (
+        ["anonymise"],
+        ["alerts"],
+        ["upload"],
+        ["replay", "rerun"],
+        ["replay", "export-shared"],
+        ["detect"],
+        ["run"],
+    )
+    for command in commands:
         result = subprocess.run(
             [sys.executable, "-m", "edge", *command, "--help"], capture_output=True, text=True, timeout=60
         )

@@ -1,9 +1,8 @@
-"""`vigie replay list/show/report/export-opendata` on a real event store: Parquet files written by the recorder's own
+"""`vigie replay list/show/report` on a real event store: Parquet files written by the recorder's own
 writer into a local folder, and the same files in a real S3 server (SeaweedFS)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -11,71 +10,18 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from core.types import Event, Level, Side, VehicleState
-from edge.cli import main
-from recorder.events import EventSink, event_row, write_events
+from recorder.events import EventSink, event_row
 
-MODEL_ID = "person_ssdlite@02430c0ad569"
-STOP = (45.7640, 4.8357)  # a stop in Lyon; stored rounded to 45.76, 4.84
-DEPOT = (45.7412, 4.8801)
-
-
-def vigie(*args: str | Path, env: dict | None = None) -> Result:
-    return CliRunner().invoke(main, [str(a) for a in args], env=env, catch_exceptions=False)
-
-
-def event(camera: str, start: dt.datetime, level: Level = Level.INFO, where: tuple = STOP, n: int = 0) -> Event:
-    side = Side(camera)
-    ts = start.timestamp() + n * 7.0  # spread a burst over a few minutes, still in the same hour
-    return Event(
-        event_id=f"{camera}-{int(ts)}-{n}".ljust(32, "0")[:32],
-        camera=camera,
-        side=side,
-        zone="blind-spot",
-        start_ts=ts,
-        end_ts=ts + 4.0,
-        max_level=level,
-        min_distance_m=round(0.5 + (n % 6) * 0.4, 2),
-        frames=40,
-        max_score=0.9,
-        vehicle_at_start=VehicleState(speed_kmh=8.0, lat=where[0], lon=where[1]),
-    )
-
-
-def at(day: int, hour: int) -> dt.datetime:
-    return dt.datetime(2026, 3, day, hour, 5, tzinfo=dt.UTC)
-
-
-FLEET = {
-    # bus-A, 1 March, 08:05 UTC (band 06-10): 6 right-side events at the stop (a publishable cell) and 2 on the left
-    # (too few: suppressed); at 17:05 three warnings at the depot; 2 March, one event; 3 March, two.
-    "bus-A": [event("right", at(1, 8), n=i) for i in range(6)]
-    + [event("left", at(1, 8), n=i) for i in range(2)]
-    + [event("front", at(1, 17), Level.WARNING, DEPOT, n=i) for i in range(3)]
-    + [event("rear", at(2, 12))]
-    + [event("right", at(3, 9), n=i) for i in range(2)],
-    "bus-B": [event("right", at(1, 8), Level.WARNING, n=i) for i in range(5)]
-    + [event("left", at(2, 22), Level.NONE, n=i) for i in range(4)],
-}
-TOTAL = sum(len(v) for v in FLEET.values())
+from .event_store import FLEET, MODEL_ID, TOTAL, at, event, vigie, write_fleet
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("store") / "events"
-    for bus, events in FLEET.items():
-        write_events(events, EventSink(root, bus, MODEL_ID))
-    return root
-
-
-def read_csv(path: Path) -> list[dict]:
-    """The CSV as text for dates: what a portal user's spreadsheet gets."""
-    return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types={"date": pa.string()})).to_pylist()
+    return write_fleet(tmp_path_factory.mktemp("store") / "events")
 
 
 def listed(result: Result) -> list[dict]:
@@ -163,38 +109,6 @@ def test_show_prints_the_clip_when_the_row_has_one(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "clip:" in result.stdout and "bus-A-20260304-100500-right" in result.stdout
     assert f"vigie replay render {ev.event_id}" in result.stdout
-
-
-# ---- export-opendata ----------------------------------------------------------------------------------------------
-
-
-def test_export_keeps_cells_of_at_least_k_events_and_drops_the_rest(store: Path, tmp_path: Path) -> None:
-    result = vigie("replay", "export-opendata", "--source", store, "-o", tmp_path / "open" / "vigie-2026-03")
-    assert result.exit_code == 0, result.output
-    csv_path, parquet_path = tmp_path / "open" / "vigie-2026-03.csv", tmp_path / "open" / "vigie-2026-03.parquet"
-    from_csv = read_csv(csv_path)
-    from_parquet = pq.read_table(parquet_path).to_pylist()
-    assert from_csv == from_parquet
-    # Right side at the stop, 1 March 06-10: 6 (bus-A) + 5 (bus-B) = 11. Every other cell has fewer than 5.
-    assert from_csv == [
-        {"date": "2026-03-01", "hour_band": "06-10", "side": "right", "lat": 45.76, "lon": 4.84, "events": 11}
-    ]
-    assert "1 cell(s) kept, 5 suppressed" in result.stdout and f"{TOTAL - 11} events" in result.stdout
-    assert pq.read_schema(parquet_path).metadata[b"k"] == b"5"
-
-
-def test_export_with_a_smaller_k_and_a_local_time_zone(store: Path, tmp_path: Path) -> None:
-    """Paris is UTC+1 in March: the 22:05 UTC events of 2 March fall on 2 March 23:05, the 20-24 band."""
-    result = vigie(
-        "replay", "export-opendata", "--source", store, "-o", tmp_path / "o.csv", "-k", "3", "--tz", "Europe/Paris"
-    )
-    assert result.exit_code == 0, result.output
-    cells = {(r["date"], r["hour_band"], r["side"]): r["events"] for r in read_csv(tmp_path / "o.csv")}
-    assert cells == {
-        ("2026-03-01", "06-10", "right"): 11,
-        ("2026-03-01", "16-20", "front"): 3,
-        ("2026-03-02", "20-24", "left"): 4,
-    }
 
 
 # ---- report -------------------------------------------------------------------------------------------------------
@@ -290,6 +204,16 @@ def test_the_bucket_lists_like_the_folder(store: Path, bucket) -> None:
     remote = listed(vigie("replay", "list", "--source", "s3://city/fleet/events", "--bus", "bus-A", "--json", env=env))
     local = listed(vigie("replay", "list", "--source", store, "--bus", "bus-A", "--json"))
     assert remote == local and len(remote) == len(FLEET["bus-A"])
+
+
+def test_the_bucket_exports_the_same_open_data_package_as_the_folder(store: Path, bucket, tmp_path: Path) -> None:
+    """Byte for byte: a published package can be checked against the city's bucket as well as a copy of it."""
+    env = {**bucket.env(), "VIGIE_S3_ENDPOINT": bucket.endpoint_url}
+    for name, source in (("local", str(store)), ("bucket", "s3://city/fleet/events")):
+        result = vigie("replay", "export-opendata", "--source", source, "-o", tmp_path / name, "-k", "2", env=env)
+        assert result.exit_code == 0, result.output
+    local = sorted((p.name, p.read_bytes()) for p in (tmp_path / "local").iterdir())
+    assert local == sorted((p.name, p.read_bytes()) for p in (tmp_path / "bucket").iterdir()) and len(local) == 4
 
 
 @pytest.mark.parametrize(
