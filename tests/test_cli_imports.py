@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("cv2", "onnxruntime", "pyarrow", "scipy", "boto3", "zmq", "matplotlib")
+HEAVY = ("cv2", "onnxruntime", "pyarrow", "scipy", "boto3", "zmq", "matplotlib", "aiohttp")
 
 
 def test_loading_the_cli_loads_no_model_runtime_nor_data_library() -> None:
@@ -15,7 +15,7 @@ def test_loading_the_cli_loads_no_model_runtime_nor_data_library() -> None:
 
 
 def test_every_subcommand_still_answers_help() -> None:
-    for command in (["anonymise"], ["alerts"], ["upload"], ["replay", "rerun"], ["detect"], ["run"]):
+    for command in (["anonymise"], ["alerts"], ["display"], ["upload"], ["replay", "rerun"], ["detect"], ["run"]):
         result = subprocess.run(
             [sys.executable, "-m", "edge", *command, "--help"], capture_output=True, text=True, timeout=60
         )
