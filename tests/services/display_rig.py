@@ -126,4 +126,8 @@ def chromium(width: int = 1024, height: int = 600):
         "--hide-scrollbars",
     ):
         options.add_argument(arg)
-    return webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    # The page itself at exactly this size (a 1024x600 cab screen), whatever the headless window adds around it.
+    metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+    return driver

@@ -77,6 +77,7 @@ function drawDiag(picture) {
 function render(picture) {
   lastPicture = now();
   root.dataset.theme = forcedTheme || picture.theme;
+  const changed = picture.sides.some((side) => lastLevels[side.side] !== side.level);
   for (const side of picture.sides) {
     drawSide(side);
     if (side.level === "warning" && lastLevels[side.side] !== "warning") chime(side.side);
@@ -87,8 +88,8 @@ function render(picture) {
   if (picture.connection === "live" && streamOpen) setConnection("live", "");
   else setConnection("lost", picture.banners.length ? picture.banners[0].text : "blind-spot alerts unavailable");
   if (window.vigie.trace && picture.sent_ts !== null) {
-    // [published, in the DOM, next frame drawn], epoch ms
-    const entry = [picture.sent_ts * 1000, now()];
+    // [published, in the DOM, a level changed (1/0), next frame drawn]: times in epoch ms
+    const entry = [picture.sent_ts * 1000, now(), changed ? 1 : 0];
     window.vigie.trace.push(entry);
     requestAnimationFrame(() => entry.push(now()));
   }
