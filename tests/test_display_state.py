@@ -74,9 +74,11 @@ def test_a_side_is_clear_only_when_vigie_said_so_and_its_camera_is_ok() -> None:
         ([alert("right", "warning", (1,), 1.0)], "warning"),
         ([alert("right", "unknown")], "unknown"),  # a degraded camera's zones, on the wire
         ([alert("right", "warning", (1,)), alert("right", "clear")], "clear"),  # the newest word wins
-        ([health("right", "stalled", "no frame for 1.6 s"), alert("right", "info", (1,))], "unknown"),
+        ([health("right", "stalled", "no frame for 1.6 s")], "unknown"),  # its last `clear` no longer holds
         ([health("right", "offline", "no connection")], "unknown"),
         ([health("right", "degraded", "dark")], "unknown"),
+        ([health("right", "degraded", "dark"), alert("right", "clear")], "unknown"),
+        ([health("right", "degraded", "glare"), alert("right", "warning", (2,))], "warning"),  # still seen: stands
     ],
 )
 def test_the_side_level_follows_the_last_word_and_the_camera(messages: list, expected: str) -> None:

@@ -30,7 +30,7 @@ from zmq.utils.monitor import parse_monitor_message
 from core.config_base import is_loopback
 from edge.bus import TOPIC_ALERT, TOPIC_HEALTH
 from edge.display.config import DisplayConfig, Listen
-from edge.display.state import AlertMsg, DisplaySettings, DisplayState, parse
+from edge.display.state import AlertMsg, DisplaySettings, DisplayState, Refusal, Refused, parse
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,12 @@ class Bridge:
     async def listen_bus(self, sock: zmq.asyncio.Socket) -> None:
         while True:
             frames = await sock.recv_multipart()
-            msg = parse(frames, self.options.settings)
             self.connected = True  # a message is proof enough, whatever the monitor said last
+            try:
+                msg = parse(frames, self.options.settings)
+            except Exception:  # a message this code did not foresee must not stop the screen
+                log.exception("message from the bus could not be read; ignored")
+                msg = Refused(Refusal.MALFORMED)
             self.state.receive(msg, time.monotonic())
             self.push(msg.sent_ts if isinstance(msg, AlertMsg) else None)
 
@@ -188,12 +192,16 @@ async def serve(options: BridgeOptions, echo: Callable[[str], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    tasks = []
+    tasks: list[asyncio.Task] = []
     try:
         await web.TCPSite(runner, options.listen.bind_host, options.listen.port).start()
         echo(f"vigie display: {options.listen.url} (bus {options.settings.bus_id}, alerts from {options.endpoint})")
-        tasks = [asyncio.create_task(c) for c in (bridge.listen_bus(sock), bridge.watch_link(monitor), bridge.tick())]
-        await stop.wait()
+        tasks += [asyncio.create_task(c) for c in (bridge.listen_bus(sock), bridge.watch_link(monitor), bridge.tick())]
+        stopping = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        tasks.append(stopping)
+        for task in done - {stopping}:
+            task.result()  # a loop that ended raised: fail loudly (exit 1) rather than show a frozen screen
     finally:
         for task in tasks:
             task.cancel()

@@ -3,7 +3,8 @@
 Pure logic: no sockets, no clock of its own (every call is given the monotonic time), so the rules below are tested
 as tables. The one rule behind all of them: a side is shown `clear` only while vigie keeps saying so, for every zone
 of every camera on that side, and the camera says it is fine. Anything else — no word yet, a word too old, a camera
-stalled, offline or unable to see, the daemon silent or gone — is `unknown`, never `clear`.
+stalled, offline or unable to see, the daemon silent or gone — is `unknown`, never `clear`. A person still
+seen is shown whatever the camera's health: their level stands until vigie stops saying it.
 """
 
 from __future__ import annotations
@@ -313,9 +314,12 @@ class DisplayState:
         return CameraView(name, CameraStatus(heard.msg.status), heard.msg.detail)
 
     def _zone(self, camera: CameraView, zone: str, now: float) -> AlertMsg | None:
-        """The zone's word if it can be trusted now: fresh, from a camera that says it sees."""
+        """The zone's word if it can be trusted now: fresh, and `clear` only from a camera that says it sees (a
+        person seen by a camera that is losing its view is still there: that word stands)."""
         heard = self._zones.get((camera.name, zone))
-        if camera.status != CameraStatus.OK or heard is None or now - heard.at > self.settings.zone_fresh_s:
+        if heard is None or now - heard.at > self.settings.zone_fresh_s:
+            return None
+        if heard.msg.level == DisplayLevel.CLEAR and camera.status != CameraStatus.OK:
             return None
         return heard.msg
 

@@ -75,7 +75,6 @@ function drawDiag(picture) {
 }
 
 function render(picture) {
-  lastPicture = now();
   root.dataset.theme = forcedTheme || picture.theme;
   const changed = picture.sides.some((side) => lastLevels[side.side] !== side.level);
   for (const side of picture.sides) {
@@ -87,6 +86,7 @@ function render(picture) {
   drawDiag(picture);
   if (picture.connection === "live" && streamOpen) setConnection("live", "");
   else setConnection("lost", picture.banners.length ? picture.banners[0].text : "blind-spot alerts unavailable");
+  lastPicture = now(); // only once drawn: a picture this page cannot draw leaves the watchdog running
   if (window.vigie.trace && picture.sent_ts !== null) {
     // [published, in the DOM, a level changed (1/0), next frame drawn]: times in epoch ms
     const entry = [picture.sent_ts * 1000, now(), changed ? 1 : 0];
