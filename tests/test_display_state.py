@@ -157,6 +157,27 @@ def test_the_other_parts_troubles_are_whole_screen_banners(component: str, statu
     assert fed(health(component, "ok")).snapshot(0.5, connected=True).banners == ()
 
 
+def test_one_failed_clip_is_news_for_a_while_not_a_state() -> None:
+    from edge.display.state import CLIP_FAILED_SHOWN_S
+
+    state = fed(health("recorder", "clip_failed", "c-12: disk I/O error"))
+    assert [b.kind for b in state.snapshot(1.0, connected=True).banners] == ["recorder"]
+    for c in ZONES:  # the daemon goes on talking
+        state.receive(parse(health(c, "ok"), SETTINGS), CLIP_FAILED_SHOWN_S)
+    assert state.snapshot(CLIP_FAILED_SHOWN_S + 0.1, connected=True).banners == ()
+
+
+def test_a_lost_page_shows_no_level_even_one_still_fresh() -> None:
+    """With repeat_s = 2 a word stays fresh for 5 s, longer than the 3 s of silence that loses the page."""
+    slow = DisplaySettings(SETTINGS.bus_id, SETTINGS.cameras, zone_fresh_s=5.0, publishing=True)
+    state = DisplayState(slow)
+    state.receive(parse(health("right", "ok"), slow), 0.0)
+    state.receive(parse(alert("right", "warning", (1,), 1.0), slow), 0.0)
+    picture = state.snapshot(SILENCE_S + 0.5, connected=True)
+    right = next(s for s in picture.sides if s.side == "right")
+    assert (picture.connection, right.level, right.people) == ("lost", "unknown", 0)
+
+
 def test_stealth_mode_says_why_nothing_is_shown() -> None:
     stealthy = DisplaySettings(SETTINGS.bus_id, SETTINGS.cameras, SETTINGS.zone_fresh_s, publishing=False)
     state = DisplayState(stealthy)
@@ -225,7 +246,7 @@ def test_the_picture_is_json_with_the_documented_fields() -> None:
     picture = fed(alert("right", "warning", (1,), 1.5)).snapshot(0.5, connected=True, sent_ts=2.0)
     data = json.loads(json.dumps(picture.to_json(seq=7, theme="night")))
     assert set(data) == {"schema", "seq", "bus_id", "connection", "silent_s", "theme", "sides", "banners", "ignored",
-                         "sent_ts"}  # fmt: skip
+                         "sent_ts", "pushed_ts"}  # fmt: skip
     assert data["schema"] == "vigie.display/1" and data["sent_ts"] == 2.0
     right = next(s for s in data["sides"] if s["side"] == "right")
     assert right == {

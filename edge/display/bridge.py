@@ -75,14 +75,13 @@ class Bridge:
         self.connected = False
         self.pages: set[_Page] = set()
         self._seq = 0
-        self._latest = b"{}"
 
     def picture(self, sent_ts: float | None = None) -> bytes:
         self._seq += 1
         snapshot = self.state.snapshot(time.monotonic(), self.connected, sent_ts)
         theme = self.options.display.theme_at(time.time())
-        self._latest = json.dumps(snapshot.to_json(self._seq, theme.value), separators=(",", ":")).encode()
-        return self._latest
+        picture = snapshot.to_json(self._seq, theme.value, round(time.time(), 6))
+        return json.dumps(picture, separators=(",", ":")).encode()
 
     def push(self, sent_ts: float | None = None) -> None:
         data = self.picture(sent_ts)

@@ -25,6 +25,7 @@ MAX_PAYLOAD = 4096  # a vigie.alert/1 message is about 300 bytes; anything far b
 MAX_TRACKS = 256
 DETAIL_CHARS = 80  # a status detail shown to the driver is clipped to this
 COMPONENTS = ("recorder", "vehicle", "events")
+CLIP_FAILED_SHOWN_S = 30.0  # one clip the recorder could not write is news, not a state: shown this long
 
 
 class DisplayLevel(enum.StrEnum):
@@ -210,7 +211,7 @@ class Snapshot:
     ignored: dict[str, int]
     sent_ts: float | None = None
 
-    def to_json(self, seq: int, theme: str) -> dict:
+    def to_json(self, seq: int, theme: str, pushed_ts: float | None = None) -> dict:
         def banner(b: Banner) -> dict:
             return {"kind": b.kind, "text": b.text, "side": b.side, "camera": b.camera}
 
@@ -236,6 +237,7 @@ class Snapshot:
             "banners": [banner(b) for b in self.banners],
             "ignored": self.ignored,
             "sent_ts": self.sent_ts,
+            "pushed_ts": pushed_ts,  # when the bridge sent this picture (epoch s): splits the latency in two
         }
 
 
@@ -295,7 +297,7 @@ class DisplayState:
         if not self.settings.publishing:
             banners.append(Banner("stealth", "vigie is in test mode (alerts.mode = log): no alerts are shown"))
         if live:
-            banners += self._component_banners()
+            banners += self._component_banners(now)
         ignored = {reason.value: self.ignored[reason.value] for reason in Refusal}
         return Snapshot(
             self.settings.bus_id,
@@ -331,7 +333,7 @@ class DisplayState:
         levels, people, distances = [], set(), []
         for info, camera in zip(infos, cameras, strict=True):
             for zone in info.zones:
-                word = self._zone(camera, zone, now)
+                word = self._zone(camera, zone, now) if live else None  # lost: nothing on screen outlives it
                 levels.append(word.level if word else DisplayLevel.UNKNOWN)
                 if word and word.level in (DisplayLevel.INFO, DisplayLevel.WARNING):
                     people |= {(camera.name, t) for t in word.track_ids}
@@ -351,11 +353,13 @@ class DisplayState:
             words = CAMERA_WORDS[camera.status]
         return Banner("camera", f"{camera.name} {words}" if named else words, side, camera.name)
 
-    def _component_banners(self) -> list[Banner]:
+    def _component_banners(self, now: float) -> list[Banner]:
         out = []
         for name in COMPONENTS:
             heard = self._health.get(name)
             if heard is None or heard.msg.status == "ok":
+                continue
+            if heard.msg.status == "clip_failed" and now - heard.at > CLIP_FAILED_SHOWN_S:
                 continue
             h = heard.msg
             if name == "vehicle":

@@ -88,8 +88,8 @@ function render(picture) {
   else setConnection("lost", picture.banners.length ? picture.banners[0].text : "blind-spot alerts unavailable");
   lastPicture = now(); // only once drawn: a picture this page cannot draw leaves the watchdog running
   if (window.vigie.trace && picture.sent_ts !== null) {
-    // [published, in the DOM, a level changed (1/0), next frame drawn]: times in epoch ms
-    const entry = [picture.sent_ts * 1000, now(), changed ? 1 : 0];
+    // [published, pushed by the bridge, in the DOM, a level changed (1/0), next frame drawn]: times in epoch ms
+    const entry = [picture.sent_ts * 1000, picture.pushed_ts * 1000, now(), changed ? 1 : 0];
     window.vigie.trace.push(entry);
     requestAnimationFrame(() => entry.push(now()));
   }
