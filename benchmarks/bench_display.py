@@ -6,8 +6,10 @@ The daemon plays the demo (four cameras, the scripted drive, the recorder on) wi
 its bus; headless Chromium (Debian's, through chromium-driver) shows the page with `?trace`, which records for each
 alert message the daemon's `sent_ts`, when the bridge pushed it, when the page had written it into the DOM, and when
 the next frame was drawn. Every alert message counts (level changes and the daemon's restatements every second);
-level changes are also given alone. The daemon's own frame → publish latency comes from its --stats in the same run, so the two add up to
-frame → driver's screen. Target (issue 10): publish → DOM p99 <= 50 ms, frame → screen <= 150 ms.
+level changes are also given alone. The daemon's own frame → publish latency comes from its --stats in the same
+run, so the two add up to frame → driver's screen.
+
+Targets (issue 10): publish → DOM p99 <= 50 ms; frame → screen <= 150 ms.
 """
 
 from __future__ import annotations
