@@ -103,8 +103,8 @@ def main() -> None:
     print(f"  load average at the end: {', '.join(f'{v:.1f}' for v in psutil.getloadavg())} (2 cores)")
     print(f"  clock check: page clock - python clock = {offset:+.2f} ms (not corrected)")
     print(f"  publish -> DOM updated, every alert message: {percentiles(dom)}  (target p99 <= {TARGET_P99_MS:.0f} ms)")
+    print(f"    of which publish -> pushed by the bridge:  {percentiles(bridge)}")
     print(f"  publish -> DOM updated, level changes only:  {percentiles(changes)}")
-    print(f"  of which publish -> pushed by the bridge:    {percentiles(bridge)}")
     print(f"  publish -> next frame drawn:                 {percentiles(frame)}")
     print(f"  daemon frame -> alert published (--stats, same run): p50 {daemon['p50']} ms, p99 {daemon['p99']} ms "
           f"(n = {daemon['count']})")  # fmt: skip
