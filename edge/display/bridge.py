@@ -128,8 +128,8 @@ class Bridge:
             await response.write(b"retry: 1000\n\ndata: " + self.picture() + b"\n\n")
             while (data := await page.queue.get()) is not None:
                 await response.write(b"data: " + data + b"\n\n")
-        except (ConnectionError, asyncio.CancelledError):
-            pass  # the page went away (or the server is stopping)
+        except ConnectionError:
+            pass  # the page went away
         finally:
             self.pages.discard(page)
         return response
