@@ -28,6 +28,11 @@ SCENE = [
     {"zone": "rear/behind", "level": "unknown"},
 ]
 ATTR = "return document.getElementById('side-{}').dataset.{}"
+HOLD_BLINK = """
+const style = document.createElement('style');
+style.textContent = '.side[data-level=warning] { border-color: var(--warn) !important; }';
+document.head.append(style);
+"""
 
 
 def main() -> None:
@@ -48,8 +53,8 @@ def main() -> None:
                 publisher.send(**command)
             wait_for(lambda: driver.execute_script(ATTR.format("rear", "health")) == "degraded", "the scene")
             wait_for(lambda: driver.execute_script(ATTR.format("right", "level")) == "warning", "the warning")
-            # The warning's edge pulses: stop it so the picture is the same every time.
-            driver.execute_script("document.getAnimations().forEach(a => { a.pause(); a.currentTime = 0; })")
+            # The warning's edge blinks: hold it lit so the picture is the same every time.
+            driver.execute_script(HOLD_BLINK)
             out = HERE / f"display-{theme}.png"
             driver.save_screenshot(str(out))
             print(out)

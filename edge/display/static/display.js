@@ -25,11 +25,16 @@ function setConnection(state, why) {
     root.dataset.connection = state;
     root.dataset.connectionSince = String(now());
   }
-  document.getElementById("lost-why").textContent = why;
+  setText(document.getElementById("lost-why"), why);
 }
 
+// Only what changed is written: an unchanged page is not laid out or painted again twice a second.
 function setText(el, text) {
   if (el.textContent !== text) el.textContent = text;
+}
+
+function setData(el, key, value) {
+  if (el.dataset[key] !== value) el.dataset[key] = value;
 }
 
 function describe(side) {
@@ -41,14 +46,19 @@ function describe(side) {
 
 function drawSide(side) {
   const el = document.getElementById(`side-${side.side}`);
-  el.dataset.level = side.level;
-  el.dataset.health = side.health;
+  setData(el, "level", side.level);
+  setData(el, "health", side.health);
   setText(el.querySelector(".word"), side.health === "none" ? "NO CAMERA" : WORDS[side.level]);
   setText(el.querySelector(".detail"), describe(side));
   setText(el.querySelector(".side-banner"), side.banners.map((b) => b.text).join(" · "));
 }
 
+let shownBanners = "";
+
 function drawBanners(banners) {
+  const key = JSON.stringify(banners.map((b) => [b.kind, b.text]));
+  if (key === shownBanners) return;
+  shownBanners = key;
   const box = document.getElementById("banners");
   box.replaceChildren(
     ...banners.map((b) => {
@@ -64,7 +74,7 @@ function drawBanners(banners) {
 function drawDiag(picture) {
   const ignored = Object.values(picture.ignored).reduce((a, b) => a + b, 0);
   const diag = document.getElementById("diag");
-  diag.dataset.ignored = String(ignored);
+  setData(diag, "ignored", String(ignored));
   const parts = [`bus ${picture.bus_id}`];
   if (ignored > 0) {
     const which = Object.entries(picture.ignored).filter(([, n]) => n > 0);
@@ -75,7 +85,7 @@ function drawDiag(picture) {
 }
 
 function render(picture) {
-  root.dataset.theme = forcedTheme || picture.theme;
+  setData(root, "theme", forcedTheme || picture.theme);
   const changed = picture.sides.some((side) => lastLevels[side.side] !== side.level);
   for (const side of picture.sides) {
     drawSide(side);
@@ -98,8 +108,8 @@ function render(picture) {
 // Nothing on screen may outlive the data behind it: lost means every side is unknown.
 function lose(why) {
   for (const el of document.querySelectorAll(".side")) {
-    el.dataset.level = "unknown";
-    el.dataset.health = "unknown";
+    setData(el, "level", "unknown");
+    setData(el, "health", "unknown");
     setText(el.querySelector(".word"), WORDS.unknown);
     setText(el.querySelector(".detail"), "");
     setText(el.querySelector(".side-banner"), "");
@@ -173,6 +183,11 @@ setInterval(() => {
     lose("The display hears nothing from vigie: blind-spot alerts unavailable");
   }
 }, 250);
+
+// The warning's edge blinks: two style changes a second, rather than an animation repainted every frame.
+setInterval(() => {
+  root.dataset.blink = root.dataset.blink === "on" ? "off" : "on";
+}, 500);
 
 if (forcedTheme) root.dataset.theme = forcedTheme;
 setupSound();
