@@ -29,9 +29,8 @@ SCENE = [
 ]
 ATTR = "return document.getElementById('side-{}').dataset.{}"
 HOLD_BLINK = """
-const style = document.createElement('style');
-style.textContent = '.side[data-level=warning] { border-color: var(--warn) !important; }';
-document.head.append(style);
+for (const el of document.querySelectorAll('.side[data-level=warning]'))
+  el.style.setProperty('border-color', 'var(--warn)', 'important');  // CSSOM: allowed by the page's CSP
 """
 
 
