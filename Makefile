@@ -6,6 +6,8 @@ DURATION ?=
 # The RTSP test server runs on the system interpreter: gi (GStreamer) cannot be imported from a venv.
 RTSP_DEBS := gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
+# The driver's display is tested in a real browser: Debian's Chromium, driven by Selenium through its driver.
+BROWSER_DEBS := chromium chromium-driver
 
 .PHONY: demo test bench test-services lint clean
 
@@ -15,12 +17,14 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The driver's display runs beside the daemon (it prints its URL) and stops with it.
 demo: $(BIN)/.installed
+	@$(BIN)/vigie display & display=$$!; trap 'kill $$display 2>/dev/null; wait $$display' EXIT; \
 	$(BIN)/vigie run $(if $(DURATION),--duration $(DURATION))
 
 # Debian packages the test services need; installed only when one is missing.
 test-services:
-	@missing=$$(for p in $(RTSP_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(RTSP_DEBS) $(BROWSER_DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing test services: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
@@ -39,9 +43,10 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/bench_anonymise.py
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_upload.py
+	$(BIN)/python benchmarks/bench_display.py
 
 # Static checks are a gate: .ci/run runs this before the tests.
-LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage
+LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage docs
 lint: $(BIN)/.installed
 	$(BIN)/pip install --quiet ruff==0.17.6 mypy==2.4.1
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -155,3 +155,45 @@ def alerts(endpoint: str | None, as_json: bool, count: int | None, timeout: floa
     if count is not None and got < count:
         click.echo(f"vigie: timed out after {got} of {count} alerts", err=True)
         raise SystemExit(1)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(path_type=Path), help="Bus config (default: the demo).")
+@click.option("--listen", help="HOST:PORT to serve the page on (default: display.listen, 127.0.0.1:8090).")
+@click.option("--allow-remote", is_flag=True, help="Allow a --listen address that is not loopback.")
+@click.option("--endpoint", help="Alert bus to read (default: the config's alerts.endpoint).")
+def display(config_path: Path | None, listen: str | None, allow_remote: bool, endpoint: str | None) -> None:
+    """The driver's display: a web page with the bus seen from above, each side's level and every camera's health."""
+    from core.config_base import zmq_endpoint
+    from edge.display.config import connect_endpoint, parse_listen
+
+    try:  # the config only: the display reads no camera, model or folder, and may run on another computer
+        cfg = load_config(config_path)
+    except ConfigError as exc:
+        for line in report_lines(exc):
+            click.echo(line, err=True)
+        raise SystemExit(2) from None
+    try:
+        where = parse_listen(listen or cfg.display.listen)
+    except ValueError as exc:
+        raise UserError(f"--listen: {exc}") from None
+    if not where.loopback and not (allow_remote or cfg.display.allow_remote):
+        raise UserError(
+            f"--listen {where.host}: not loopback; add --allow-remote to serve the display to other computers"
+        )
+    try:
+        bus = connect_endpoint(zmq_endpoint(endpoint, ("tcp", "ipc"), bind=False) if endpoint else cfg.alerts.endpoint)
+    except ValueError as exc:
+        raise UserError(f"--endpoint: {exc}") from None
+    if not where.loopback:
+        click.echo(f"vigie display: serving on {where.host}, beyond this computer (the page is read-only)", err=True)
+
+    from edge.display.bridge import BridgeOptions, run
+    from edge.display.state import DisplaySettings
+
+    options = BridgeOptions(bus, where, not where.loopback, DisplaySettings.from_config(cfg), cfg.display)
+    try:
+        run(options, echo=click.echo)
+    except OSError as exc:
+        click.echo(f"vigie: display: cannot listen on {where.host}:{where.port}: {exc.strerror or exc}", err=True)
+        raise SystemExit(1) from None

@@ -38,9 +38,14 @@ class AlertClient:
         self._ctx.term()
 
     def listen(self, as_json: bool, count: int | None, timeout_s: float | None, echo: Callable[[str], None]) -> int:
-        """Print messages until `count` alerts arrived or `timeout_s` passed; returns the alerts seen."""
+        """Print messages until `count` alerts arrived or `timeout_s` passed; returns the alerts seen.
+
+        The daemon restates every quiet zone as `clear` each `repeat_s`; those are shown only when they end a level
+        shown here, so the terminal shows alerts, not the heartbeat.
+        """
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         alerts = 0
+        raised: set[tuple[object, object]] = set()  # (camera, zone) last shown above clear
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
         while count is None or alerts < count:
@@ -55,6 +60,14 @@ class AlertClient:
             except ValueError:
                 echo(f"malformed message on {topic.decode(errors='replace')!r} ignored")
                 continue
-            alerts += int(topic == TOPIC_ALERT)
+            if topic == TOPIC_ALERT:
+                zone = (msg.get("camera"), msg.get("zone"))
+                if msg.get("level") != "clear":
+                    raised.add(zone)
+                elif zone in raised:
+                    raised.discard(zone)
+                else:
+                    continue
+                alerts += 1
             echo(json.dumps({"topic": topic.decode(), **msg}) if as_json else describe(topic, msg))
         return alerts

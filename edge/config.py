@@ -36,6 +36,7 @@ from core.config_base import (
 from core.config_base import ConfigError as ConfigError
 from core.config_base import problem_line as problem_line
 from core.types import Side
+from edge.display.config import DisplayConfig
 from edge.geometry import check_polygon, fit_homography, without_closing_point
 from uploader.config import UploadConfig
 
@@ -281,6 +282,7 @@ class Config(StrictModel):
     events: EventsConfig = EventsConfig()
     recorder: RecorderConfig = RecorderConfig()
     upload: UploadConfig | None = None
+    display: DisplayConfig = DisplayConfig()
     cameras: Annotated[list[CameraConfig], Field(min_length=1, max_length=8)]
 
     @model_validator(mode="after")

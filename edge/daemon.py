@@ -19,7 +19,7 @@ from pathlib import Path
 
 import zmq
 
-from core.types import Alert, Health, Status
+from core.types import Alert, Health, Level, Status
 from edge.bus import AlertBus, level_text
 from edge.capture import CameraCounters, CameraReader, FrameHub
 from edge.config import Config, operating_root
@@ -126,6 +126,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.stats = RunStats()
         self._last_sent: dict[ZoneKey, float] = {}
+        self._zones = {c.name: [ZoneKey(c.name, c.side, z.name) for z in c.zones] for c in config.cameras}
         self._next_recorder_check = 0.0
         self._vehicle_status = Status.OK
         self._vehicle_rejected = 0  # rejected vehicle messages already reported on `health`
@@ -216,7 +217,7 @@ class Daemon:
                 self.options.echo(f"health  {h.camera}: {h.status} ({h.detail})")
             if time.monotonic() >= next_heartbeat:
                 next_heartbeat = time.monotonic() + HEARTBEAT_S
-                for h in st.watch.current() + st.writer.current_health():
+                for h in st.watch.current() + st.writer.current_health() + self._vehicle_now(st.pipeline.vehicle):
                     st.bus.health(h)
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
@@ -243,6 +244,12 @@ class Daemon:
             Status.WAITING: "no vehicle state yet: zones inform as if the bus stood still",
         }[status]
         return [Health("vehicle", status, detail, time.time())]
+
+    def _vehicle_now(self, vehicle: VehicleSource) -> list[Health]:
+        """The live feed's present status, for the heartbeat: a display that joins late learns it is stale."""
+        if not isinstance(vehicle, ZmqVehicle):
+            return []
+        return [Health("vehicle", self._vehicle_status, "heartbeat", time.time())]
 
     def _vehicle_rejections(self, vehicle: VehicleSource) -> list[Health]:
         """Newly rejected vehicle messages, on `health` at most every HEARTBEAT_S: a gateway that sends only bad
@@ -285,6 +292,18 @@ class Daemon:
             if changed:
                 self.stats.record_alert(alert.frame_ts, sent.sent_ts)
                 self.options.echo(format_alert(alert))
+        if not stealth:
+            self._repeat_quiet(result, bus, now)
+
+    def _repeat_quiet(self, result: FrameResult, bus: AlertBus, now: float) -> None:
+        """Quiet zones are stated too, as `clear` decided by this frame, every `repeat_s`: a display that (re)connects
+        shows a zone clear only because vigie said so, never because it heard nothing."""
+        raised = {ZoneKey(a.camera, a.side, a.zone) for a in result.alerts}
+        for key in self._zones[result.frame.camera]:
+            if key in raised or now - self._last_sent.get(key, 0.0) < self.config.alerts.repeat_s:
+                continue
+            bus.alert(Alert(key.camera, key.side, key.zone, Level.NONE, (), None, result.frame.t_capture))
+            self._last_sent[key] = now
 
 
 def install_signal_handlers(daemon: Daemon) -> None:

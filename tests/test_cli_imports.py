@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("cv2", "onnxruntime", "pyarrow", "scipy", "boto3", "zmq", "matplotlib")
+HEAVY = ("cv2", "onnxruntime", "pyarrow", "scipy", "boto3", "zmq", "matplotlib", "aiohttp")
 
 
 def test_loading_the_cli_loads_no_model_runtime_nor_data_library() -> None:
@@ -18,6 +18,7 @@ def test_every_subcommand_still_answers_help() -> None:
     commands = (
         ["anonymise"],
         ["alerts"],
+        ["display"],
         ["upload"],
         ["replay", "rerun"],
         ["replay", "export-shared"],

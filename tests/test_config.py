@@ -49,6 +49,15 @@ BAD = [
     ("vehicle.log", "configs/missing.csv", "vehicle.log: file not found"),
     ("detector.model", "models/nope.onnx", "detector.model: file not found"),
     ("cameras[3].fps", -5, "cameras[3].fps"),
+    ("display.listen", "0.0.0.0:8090", "display.listen: 0.0.0.0 is not loopback; set display.allow_remote"),
+    ("display.listen", "127.0.0.1", "display.listen: must be HOST:PORT"),
+    ("display.listen", "127.0.0.1:0", "display.listen: port must be a number from 1 to 65535"),
+    ("display.allow_remote", "yes", "display.allow_remote"),
+    ("display.timezone", "Mars/Olympus_Mons", 'display.timezone: "Mars/Olympus_Mons" is not a known time zone'),
+    ("display.timezone", "../../etc/passwd", "display.timezone"),
+    ("display.night_from", "25:00", "display.night_from: must be a time of day"),
+    ("display.day_from", 7, "display.day_from"),
+    ("display.day_from", "20:00", "display.night_from: must differ from day_from"),
 ]
 
 

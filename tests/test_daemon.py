@@ -130,7 +130,50 @@ def test_levels_follow_the_vehicle_state(demo_run) -> None:
     assert ("right", "warning") in raised
     assert ("left", "info") in raised
     assert not any(cam in ("front", "rear") for cam, _ in raised)
-    assert all(isinstance(m["nearest_m"], float) for m in listener.of("alert") if m["camera"] == "right")
+    raised_right = [m for m in listener.of("alert") if m["camera"] == "right" and m["level"] != "clear"]
+    assert raised_right and all(isinstance(m["nearest_m"], float) for m in raised_right)
+
+
+def test_quiet_zones_are_restated_as_clear_for_displays_that_join_late(demo_run) -> None:
+    """Front and rear never raise while driving: each is still stated `clear` every repeat_s (1 s), not left silent."""
+    _, listener, _ = demo_run
+    for camera in ("front", "rear"):
+        stated = [m for m in listener.of("alert") if m["camera"] == camera]
+        assert len(stated) >= 5, f"{camera}: stated {len(stated)} times in 15 s"
+        assert all(m["level"] == "clear" and m["track_ids"] == [] and m["nearest_m"] is None for m in stated)
+
+
+def test_a_zmq_vehicle_feed_is_restated_on_the_heartbeat(bus_config) -> None:
+    """A display that joins after the feed's status changed still learns it: the status rides on the heartbeat."""
+    from .conftest import free_port
+
+    def silent_gateway(data: dict) -> None:
+        data["vehicle"] = {"source": "zmq", "endpoint": f"tcp://127.0.0.1:{free_port()}"}
+        data["recorder"]["enabled"] = False
+
+    config = bus_config(silent_gateway)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    listener = None
+    try:
+        assert daemon.stdout is not None
+        while not (line := daemon.stdout.readline()).startswith("health  vehicle: waiting") and line:
+            pass
+        assert line, "the daemon never reported the silent feed"
+        listener = Listener(endpoint_of(config))  # joins after the change was published
+        wait_until(
+            lambda: any(m["camera"] == "vehicle" and m["status"] == "waiting" for m in listener.of("health")),
+            "the feed's status on the heartbeat",
+        )
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        daemon.communicate(timeout=60)
+        if listener is not None:
+            listener.close()
 
 
 def test_health_reports_every_camera_ok(demo_run) -> None:
