@@ -46,7 +46,7 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/bench_display.py
 
 # Static checks are a gate: .ci/run runs this before the tests.
-LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage docs
+LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage
 lint: $(BIN)/.installed
 	$(BIN)/pip install --quiet ruff==0.17.6 mypy==2.4.1
 	$(BIN)/ruff check $(LINT_PATHS)

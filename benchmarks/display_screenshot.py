@@ -1,6 +1,6 @@
 """Screenshots of the driver's display for the README, from the real page in headless Chromium.
 
-    .venv/bin/python docs/display_screenshot.py          # writes docs/display-day.png and docs/display-night.png
+    .venv/bin/python benchmarks/display_screenshot.py   # writes benchmarks/display-{day,night}.png
 
 The page is fed by the scripted alert publisher (tests/services/alert_publisher.py) with the demo bus's cameras: a
 warning on the right, two people on the left, the front clear and the rear camera unable to see in the dark.
