@@ -25,7 +25,7 @@ class ViewConfig(StrictModel):
     """Whether a camera's picture is good enough to trust a `clear` (UN R151: failure, low light, dirt)."""
 
     enabled: Bool = True
-    raise_s: RaiseSeconds = 2.0  # a condition lasting this long raises `degraded`
+    raise_s: RaiseSeconds = 1.5  # a condition lasting this long raises `degraded`
     clear_s: ClearSeconds = 10.0  # and the view must be good this long before it clears
     dark_luma: GreyLevel = 12.0  # mean grey level (0-255) below which the view is too dark
     # The view is judged in 48 patches. One with less fine detail than `detail_min` (mean absolute Laplacian) is

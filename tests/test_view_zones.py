@@ -91,7 +91,8 @@ def test_the_real_pipeline_keeps_a_person_seen_and_says_unknown_when_nobody_is(d
         told += [(t, alert_message(a, "b", t)["level"], a in result.changed) for a in result.alerts]
     frozen_at = next(i for i, v in enumerate(views) if ViewReason.FROZEN in v.reasons) / FPS
     dark_at = next(i for i, v in enumerate(views) if ViewReason.DARK in v.reasons) / FPS
-    assert 2.4 + 2.0 <= frozen_at <= 2.4 + 3.0 and 5.5 + 2.0 <= dark_at <= 5.5 + 3.0
+    raise_s = config.view.raise_s
+    assert 2.4 + raise_s <= frozen_at <= 2.4 + 3.0 and 5.5 + raise_s <= dark_at <= 5.5 + 3.0
     # Frozen with a person in the zone: still `info`, never `unknown` or `clear`.
     assert {level for t, level, _ in told if frozen_at <= t < 5.5} == {"info"}
     # Dark: the person is lost; once the zone's own debounce lets go, it says `unknown`, not `clear`.
