@@ -116,14 +116,13 @@ class ViewMonitor:
         self._previous: np.ndarray | None = None
         self._previous_ts = 0.0
         self.state = VIEW_GOOD
-        self.measures: ViewMeasures | None = None  # the last frame's, for benchmarks and tests
 
     def update(self, image: np.ndarray, ts: float) -> ViewState:
         """The view after this frame (captured at `ts`, seconds)."""
         if not self._cfg.enabled:
             return self.state
         grey = small_grey(image)
-        m = self.measures = measure(grey, self._previous, self._cfg)
+        m = measure(grey, self._previous, self._cfg)
         bad = self._bad(m)
         reasons = frozenset(
             reason
