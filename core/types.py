@@ -37,6 +37,7 @@ class Status(enum.StrEnum):
     STARTING = "starting"  # cameras, before their first frame or failure (never published)
     OK = "ok"
     STALLED = "stalled"  # cameras: connected, no frame
+    DEGRADED = "degraded"  # cameras: frames arrive but show nothing usable (a ViewReason says why)
     OFFLINE = "offline"  # cameras: no connection; recorder: its process died
     WAITING = "waiting"  # vehicle feed: nothing received yet
     STALE = "stale"  # vehicle feed: silent, or only refused messages
@@ -44,6 +45,15 @@ class Status(enum.StrEnum):
     DISK_FULL = "disk_full"  # recorder or event store: the crew can free space
     CLIP_FAILED = "clip_failed"  # recorder: one clip could not be written
     CLIP_WRITTEN = "clip_written"  # recorder to daemon only, never published
+
+
+class ViewReason(enum.StrEnum):
+    """Why a camera that still sends frames cannot be trusted to see a person (UN R151: failure, low light, dirt)."""
+
+    DARK = "dark"  # too little light
+    BLOCKED = "blocked"  # lens covered or smeared: much of the view has no detail
+    GLARE = "glare"  # much of the view saturated (sun, headlights)
+    FROZEN = "frozen"  # the picture stopped changing: a hung sensor or encoder still sending its last frame
 
 
 class Indicator(enum.StrEnum):
@@ -157,6 +167,9 @@ class Alert:
     track_ids: tuple[int, ...]
     nearest_m: float | None
     frame_ts: float
+    # The camera cannot see (its view is degraded) and nobody is seen in the zone: the display is told `unknown`,
+    # never `clear`. `level` is then NONE; a person still seen keeps their real level and this stays False.
+    unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)

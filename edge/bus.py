@@ -23,13 +23,18 @@ def level_text(level: Level) -> str:
     return "clear" if level == Level.NONE else level.label
 
 
+def shown_level(alert: Alert) -> str:
+    """The level on the wire: `unknown` for a quiet zone whose camera cannot see, never `clear` (edge/view.py)."""
+    return "unknown" if alert.unknown else level_text(alert.level)
+
+
 def alert_message(alert: Alert, bus_id: str, sent_ts: float) -> dict:
     return {
         "schema": SCHEMA,
         "bus_id": bus_id,
         "camera": alert.camera,
         "side": alert.side.value,
-        "level": level_text(alert.level),
+        "level": shown_level(alert),
         "zone": alert.zone,
         "track_ids": list(alert.track_ids),
         "nearest_m": alert.nearest_m,

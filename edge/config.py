@@ -38,6 +38,7 @@ from core.config_base import problem_line as problem_line
 from core.types import Side
 from edge.display.config import DisplayConfig
 from edge.geometry import check_polygon, fit_homography, without_closing_point
+from edge.view_config import ViewConfig, ViewOverride
 from uploader.config import UploadConfig
 
 DEMO_CONFIG = REPO_ROOT / "configs" / "demo.toml"
@@ -249,6 +250,8 @@ class CameraConfig(StrictModel):
     open_timeout_s: Annotated[Finite, Field(gt=0, le=60)] = 3.0
     read_timeout_s: Annotated[Finite, Field(gt=0, le=60)] = 1.0
     calibration: CalibrationConfig | None = None
+    # Keys of [view] for this camera only: one that sees the bus's flat bodywork may need a larger blocked_area.
+    view: ViewOverride | None = None
     zones: Annotated[list[ZoneConfig], Field(min_length=1, max_length=16)]
 
     @field_validator("source")
@@ -281,9 +284,13 @@ class Config(StrictModel):
     vehicle: VehicleConfig = VehicleConfig()
     events: EventsConfig = EventsConfig()
     recorder: RecorderConfig = RecorderConfig()
+    view: ViewConfig = ViewConfig()
     upload: UploadConfig | None = None
     display: DisplayConfig = DisplayConfig()
     cameras: Annotated[list[CameraConfig], Field(min_length=1, max_length=8)]
+
+    def view_for(self, camera: CameraConfig) -> ViewConfig:
+        return self.view if camera.view is None else camera.view.over(self.view)
 
     @model_validator(mode="after")
     def _low_below_confident(self) -> Config:

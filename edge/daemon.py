@@ -13,14 +13,14 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import zmq
 
-from core.types import Alert, Health, Level, Status
-from edge.bus import AlertBus, level_text
+from core.types import Alert, Health, Level, Status, ViewReason
+from edge.bus import AlertBus, shown_level
 from edge.capture import CameraCounters, CameraReader, FrameHub
 from edge.config import Config, operating_root
 from edge.detector import PersonDetector
@@ -29,6 +29,7 @@ from edge.policy import ZoneKey
 from edge.recorder_link import RecorderLink
 from edge.stats import RunStats
 from edge.vehicle import STALE_S, StaticVehicle, VehicleLog, VehicleSource, ZmqVehicle
+from edge.view import ViewState
 from recorder.events import EventSink, EventWriter
 from recorder.operating import OperatingLog
 from recorder.wal import EventWal
@@ -58,34 +59,43 @@ def open_vehicle(config: Config, ctx: zmq.Context, t0: float) -> VehicleSource:
 
 
 class CameraWatch:
-    """Turns capture counters into health changes: ok → stalled/offline → ok."""
+    """Turns capture counters and each camera's view into health changes: ok → stalled/offline/degraded → ok."""
 
     def __init__(self, cameras: list[str]):
         self._status = dict.fromkeys(cameras, Status.STARTING)
+        self._reasons: dict[str, frozenset[ViewReason]] = dict.fromkeys(cameras, frozenset())
+        self._views: Mapping[str, ViewState] = {}
         self._since = time.monotonic()
 
     def current(self) -> list[Health]:
-        """Every camera's present status (for the periodic heartbeat; a display that joins late learns it)."""
+        """Every camera's present status (for the periodic heartbeat; a display that joins late learns it, and for
+        a degraded camera why)."""
         now = time.time()
         return [
-            Health(name, status, "heartbeat", now) for name, status in self._status.items() if status != Status.STARTING
+            Health(name, status, self._views[name].detail if status == Status.DEGRADED else "heartbeat", now)
+            for name, status in self._status.items()
+            if status != Status.STARTING
         ]
 
-    def check(self, counters: dict[str, CameraCounters]) -> list[Health]:
+    def check(self, counters: dict[str, CameraCounters], views: Mapping[str, ViewState]) -> list[Health]:
         now = time.monotonic()
+        self._views = views
         changes = []
         for name, c in counters.items():
             silent = now - max(c.last_frame_mono, self._since)
             if c.frames == 0 and silent < STALL_S:
                 continue  # still connecting: neither ok nor failed yet
             if silent < STALL_S:
-                status, detail = Status.OK, "frames arriving"
+                view = views[name]
+                status, detail = (Status.DEGRADED, view.detail) if view.degraded else (Status.OK, "frames arriving")
             elif c.connected:
                 status, detail = Status.STALLED, f"no frame for {silent:.1f} s"
             else:
                 status, detail = Status.OFFLINE, f"no connection for {silent:.1f} s, reconnecting"
-            if status != self._status[name]:
-                self._status[name] = status
+            reasons = views[name].reasons if status == Status.DEGRADED else frozenset()
+            # A degraded camera whose reasons change (dark, then dark and frozen) is a change too.
+            if status != self._status[name] or reasons != self._reasons[name]:
+                self._status[name], self._reasons[name] = status, reasons
                 changes.append(Health(name, status, detail, time.time()))
         return changes
 
@@ -94,9 +104,8 @@ def format_alert(alert: Alert) -> str:
     when = time.strftime("%H:%M:%S", time.localtime(alert.frame_ts))
     dist = f"nearest {alert.nearest_m:.1f} m" if alert.nearest_m is not None else "distance unknown"
     who = f"{len(alert.track_ids)} person(s)" if alert.track_ids else "zone clear"
-    return (
-        f"{when}  ALERT {level_text(alert.level):7s} {alert.side.value:5s} {alert.camera}/{alert.zone}  {who}, {dist}"
-    )
+    who = "camera cannot see" if alert.unknown else who
+    return f"{when}  ALERT {shown_level(alert):7s} {alert.side.value:5s} {alert.camera}/{alert.zone}  {who}, {dist}"
 
 
 def format_status(stats: RunStats, counters: dict[str, CameraCounters]) -> str:
@@ -209,7 +218,9 @@ class Daemon:
                         st.writer.add(st.recorder.with_clip(ev) if st.recorder else ev)
                         self.stats.events += 1
             health = (
-                st.watch.check(st.hub.counters) + self._recorder_health(st) + self._vehicle_health(st.pipeline.vehicle)
+                st.watch.check(st.hub.counters, st.pipeline.views())
+                + self._recorder_health(st)
+                + self._vehicle_health(st.pipeline.vehicle)
             )
             health += self._vehicle_rejections(st.pipeline.vehicle) + st.writer.health()
             for h in health:

@@ -17,6 +17,7 @@ from edge.detector import PersonDetector
 from edge.policy import ZoneKey, ZonePolicy
 from edge.tracker import ByteTracker, TrackerConfig
 from edge.vehicle import VehicleSource
+from edge.view import VIEW_GOOD, ViewMonitor, ViewState, ZoneView
 from edge.zones import CameraZones
 
 
@@ -47,7 +48,8 @@ def tracker_config(config: Config) -> TrackerConfig:
 
 
 class CameraPipeline:
-    """Tracker, zones and one policy per zone, for one camera."""
+    """Tracker, zones and one policy per zone, for one camera; its view monitor turns quiet zones `unknown` while
+    the camera cannot see."""
 
     def __init__(self, config: Config, camera_index: int):
         cam = config.cameras[camera_index]
@@ -58,16 +60,20 @@ class CameraPipeline:
             ZonePolicy(ZoneKey(cam.name, cam.side, z.name), config.alerts, config.policy, config.events)
             for z in cam.zones
         ]
+        self._monitor = ViewMonitor(config.view_for(cam))
+        self._zone_views = [ZoneView(p.key) for p in self._policies]
+        self.view: ViewState = VIEW_GOOD
 
     def step(self, frame: Frame, dets: Detections, vehicle: VehicleState) -> FrameResult:
+        self.view = self._monitor.update(frame.image, frame.t_capture)
         tracks = self._tracker.update(dets, frame.t_capture)
         hits = self._zones.hits(tracks, (frame.image.shape[1], frame.image.shape[0]))
         alerts: list[Alert] = []
         changed: list[Alert] = []
         opened: list[Event] = []
         closed: list[Event] = []
-        for policy, zone_hits in zip(self._policies, hits, strict=True):
-            res = policy.step(zone_hits, vehicle, frame.t_capture)
+        for policy, zone_view, zone_hits in zip(self._policies, self._zone_views, hits, strict=True):
+            res = zone_view.apply(policy.step(zone_hits, vehicle, frame.t_capture), self.view, frame.t_capture)
             if res.alert is not None:
                 alerts.append(res.alert)
                 if res.changed:
@@ -104,6 +110,10 @@ class Pipeline:
             for (frame, vehicle), dets in zip(wanted, detections, strict=True)
         ]
         return BatchResult(tuple(results), inference_ms, skipped=len(frames) - len(wanted))
+
+    def views(self) -> dict[str, ViewState]:
+        """Each camera's view after its last frame."""
+        return {name: cam.view for name, cam in self.cameras.items()}
 
     def flush(self, ts: float) -> list[Event]:
         """Close every open event (at shutdown or end of footage)."""

@@ -68,6 +68,11 @@ class MjpegCamera:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    def play(self, jpegs: list[bytes]) -> None:
+        """Serve these frames from now on, looping, to the clients already connected: a camera whose view changes
+        (goes dark, gets covered) while it keeps streaming."""
+        self.frames = jpegs
+
     def stop(self) -> None:
         self._stopping.set()
         self._server.shutdown()

@@ -18,6 +18,10 @@ listening, the server prints one line to stdout::
 stops it with exit status 0; bad arguments exit with 2, an unreadable file
 or a busy port with 1.
 
+SIGUSR1 freezes every stream on the picture it is showing: frames keep
+coming at the same rate, every one the same (a camera whose sensor or
+encoder hung while its network side goes on).  SIGUSR2 lets them play on.
+
 Only RTP over the RTSP TCP connection is offered.  FFmpeg clients (OpenCV)
 should set ``OPENCV_FFMPEG_CAPTURE_OPTIONS=rtsp_transport;tcp``; without it
 FFmpeg first asks for UDP, gets "461 Unsupported transport", logs it and
@@ -125,8 +129,10 @@ class LoopingCamera:
         self._frames = frames
         self._period = 1.0 / fps
         self._index = 0
+        self._frame = frames[0]
         self._sources: set[Gst.Element] = set()
         self._next_due = 0.0
+        self.frozen = False  # keep sending the current picture (SIGUSR1/SIGUSR2)
 
     def attach(self, media: GstRtspServer.RTSPMedia) -> None:
         appsrc = media.get_element().get_by_name_recurse_up("src")
@@ -138,11 +144,12 @@ class LoopingCamera:
         self._tick()
 
     def _tick(self) -> bool:
-        frame = self._frames[self._index % len(self._frames)]
-        self._index += 1
+        if not self.frozen:
+            self._frame = self._frames[self._index % len(self._frames)]
+            self._index += 1
         for appsrc in list(self._sources):
             # A shallow copy shares the JPEG bytes but gets its own timestamp.
-            appsrc.emit("push-buffer", frame.copy())
+            appsrc.emit("push-buffer", self._frame.copy())
 
         self._next_due += self._period
         delay = self._next_due - time.monotonic()
@@ -241,6 +248,14 @@ def main() -> int:
     loop = GLib.MainLoop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         GLib.unix_signal_add(GLib.PRIORITY_HIGH, signum, loop.quit)
+
+    def freeze(frozen: bool) -> bool:
+        for camera in cameras:
+            camera.frozen = frozen
+        return GLib.SOURCE_CONTINUE  # keep handling the signal
+
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGUSR1, freeze, True)
+    GLib.unix_signal_add(GLib.PRIORITY_HIGH, signal.SIGUSR2, freeze, False)
 
     for camera in cameras:
         camera.start()
