@@ -58,26 +58,34 @@ def _one_select(duckdb: Any, con: Any, sql: str) -> None:
         raise ReplayError("SQL: one SELECT statement, please (read-only: DESCRIBE, SUMMARIZE and EXPLAIN also do)")
 
 
+def locked_connection(duckdb: Any, dataset: object) -> Any:
+    """An in-memory DuckDB whose only data is `dataset`, registered as `events`, cut off from files, URLs and
+    extensions, its settings locked so that no statement can undo it (the CLI runs SELECTs only, but the
+    connection does not rely on that)."""
+    con = duckdb.connect(":memory:")
+    con.register(TABLE_NAME, dataset)
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
 def run_sql(spec: SourceSpec, sql: str) -> SqlResult:
     """The query's result as an Arrow table; bad SQL (syntax, unknown column or table, a forbidden statement or
     path) is a ReplayError, a failure while reading the store a ReplayFailure."""
     duckdb = _duckdb()
-    con = duckdb.connect(":memory:")
+    with duckdb.connect(":memory:") as parser:
+        _one_select(duckdb, parser, sql)
+    src = open_source(spec)
+    plan = plan_read(src, EventQuery())
+    con = locked_connection(duckdb, store_dataset(src, plan))
     try:
-        _one_select(duckdb, con, sql)
-        src = open_source(spec)
-        plan = plan_read(src, EventQuery())
-        con.register(TABLE_NAME, store_dataset(src, plan))
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-        try:
-            relation = con.sql(sql)
-            # DuckDB 2 names it to_arrow_table; 1.x, arrow().
-            table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
-        except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.InternalException) as exc:
-            raise ReplayFailure(f"SQL: {first_line(exc)}") from None
-        except duckdb.Error as exc:
-            raise ReplayError(f"SQL: {first_line(exc)}") from None
+        relation = con.sql(sql)
+        # DuckDB 2 names it to_arrow_table; 1.x, arrow().
+        table = relation.to_arrow_table() if hasattr(relation, "to_arrow_table") else relation.arrow()
+    except (duckdb.IOException, duckdb.OutOfMemoryException, duckdb.InternalException) as exc:
+        raise ReplayFailure(f"SQL: {first_line(exc)}") from None
+    except duckdb.Error as exc:
+        raise ReplayError(f"SQL: {first_line(exc)}") from None
     finally:
         con.close()
     return SqlResult(table, plan)
