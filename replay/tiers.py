@@ -23,7 +23,7 @@ import hashlib
 import posixpath
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow.fs as pafs
@@ -65,11 +65,7 @@ class ReadPlan:
     curated_root: str | None  # None: the store has no place for a curated tier (events at the bucket's root)
     raw: tuple[str, ...] = ()  # bus-days never compacted, or changed since
     curated: tuple[str, ...] = ()  # one file per compacted bus-day
-    stale: tuple[BusDay, ...] = field(default=())  # curated, but the raw files changed since: read raw
-
-    @property
-    def empty(self) -> bool:
-        return not (self.raw or self.curated)
+    stale: tuple[BusDay, ...] = ()  # curated, but the raw files changed since: read raw
 
 
 def curated_root(raw_root: str) -> str | None:

@@ -1,5 +1,6 @@
-"""The event store as the city's data platform reads it: Apache Spark (pyspark, local mode on the machine's Java) and
-Polars read the raw and the curated tiers with the rows and column types pyarrow reads, and prune on date and bus.
+"""The event store as the city's data platform reads it: Apache Spark (pyspark, local mode on the machine's Java),
+Polars and DuckDB read the raw and the curated tiers with the README's one-line reads, and get the rows and column
+types pyarrow reads; Spark prunes on date and bus.
 
 Spark starts a JVM (tens of seconds on a busy 2-core machine): one small session for the module, one core, one
 shuffle partition, no UI. Partition type inference is off, as the README's one-line read says, so `date` and `bus`
@@ -18,8 +19,6 @@ from replay.query import EventQuery, SourceSpec
 from replay.source import DATASET_SCHEMA, read_events
 
 from .event_store import FLEET, TOTAL, vigie, write_fleet
-
-pytestmark = pytest.mark.spark
 
 # What each pyarrow type of the event dataset is in Spark.
 SPARK_TYPES = {
@@ -72,6 +71,7 @@ def pyarrow_table(root: Path) -> pa.Table:
     return dataset.to_table()
 
 
+@pytest.mark.spark
 @pytest.mark.parametrize("tier", ["raw", "curated"])
 def test_spark_reads_every_row_with_pyarrows_types(spark, tiers: dict[str, Path], tier: str) -> None:
     frame = spark.read.parquet(str(tiers[tier]))
@@ -81,6 +81,7 @@ def test_spark_reads_every_row_with_pyarrows_types(spark, tiers: dict[str, Path]
     assert spark_types == {f.name: SPARK_TYPES[f.type] for f in expected.schema}
 
 
+@pytest.mark.spark
 @pytest.mark.parametrize("tier", ["raw", "curated"])
 def test_spark_prunes_date_and_bus_folders(spark, tiers: dict[str, Path], tier: str, tmp_path: Path) -> None:
     """A broken file in another partition is never opened by a query on one date and bus, and the plan says why."""
@@ -95,6 +96,7 @@ def test_spark_prunes_date_and_bus_folders(spark, tiers: dict[str, Path], tier: 
         spark.read.parquet(str(root)).count()
 
 
+@pytest.mark.spark
 def test_spark_rows_match_vigies_reader(spark, tiers: dict[str, Path]) -> None:
     """Same events, same values: the curated tier read by Spark against `vigie replay list`'s reader on raw."""
     ours = read_events(SourceSpec(str(tiers["raw"])), EventQuery(bus="bus-B"))
@@ -116,3 +118,17 @@ def test_polars_reads_the_tiers_as_the_readme_says(tiers: dict[str, Path], tier:
     assert one.collect().item() == 6 + 2 + 3
     schema = frame.collect_schema()
     assert schema["start_ts"] == pl.Datetime("ms", "UTC") and schema["info_alerts"] == pl.Int16
+
+
+@pytest.mark.parametrize("tier", ["raw", "curated"])
+def test_duckdb_reads_the_tiers_as_the_readme_says(tiers: dict[str, Path], tier: str) -> None:
+    import duckdb
+
+    files = f"{tiers[tier]}/*/*/*.parquet"
+    hive = "hive_partitioning = true, hive_types = {'date': VARCHAR, 'bus': VARCHAR}"
+    events = duckdb.sql(f"SELECT * FROM read_parquet('{files}', {hive})")
+    assert duckdb.sql("SELECT count(*) FROM events").fetchall() == [(TOTAL,)]
+    one = duckdb.sql("SELECT count(*) FROM events WHERE date = '2026-03-01' AND bus = 'bus-A'").fetchall()
+    assert one == [(6 + 2 + 3,)]
+    types = dict(zip(events.columns, map(str, events.types), strict=True))
+    assert types["start_ts"] == "TIMESTAMP WITH TIME ZONE" and types["bus"] == "VARCHAR" and len(types) == 25

@@ -16,6 +16,7 @@ from click.testing import Result
 from core.types import Level
 from recorder.events import EventSink, write_events
 from replay.compact import curated_sources
+from replay.tiers import StoredFile, curated_root, sources_digest
 
 from .event_store import FLEET, MODEL_ID, TOTAL, at, event, vigie, write_fleet
 
@@ -45,6 +46,27 @@ def late_upload(store: Path) -> Path:
     """One more raw file for bus-A on 1 March, as a bus that was offline uploads it days later."""
     (path,) = write_events([event("rear", at(1, 21), Level.WARNING)], EventSink(store, "bus-A", MODEL_ID))
     return path
+
+
+# ---- where the tier is, and what names it ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "curated"),
+    [
+        ("/srv/var/events", "/srv/var/curated/events"),
+        ("city/fleet/events", "city/fleet/curated/events"),  # s3://city/fleet/events, as pyarrow names it
+        ("city", None),  # events at the bucket's root: no folder beside them
+    ],
+)
+def test_the_curated_tier_sits_beside_the_raw_one(raw: str, curated: str | None) -> None:
+    assert curated_root(raw) == curated
+
+
+def test_the_digest_changes_with_any_raw_file_and_not_with_their_order() -> None:
+    a, b = StoredFile("r/date=d/bus=b/part-1.parquet", 100), StoredFile("r/date=d/bus=b/part-2.parquet", 200)
+    assert sources_digest([a, b]) == sources_digest([b, a])
+    assert len({sources_digest([a]), sources_digest([a, b]), sources_digest([a, StoredFile(b.path, 201)])}) == 3
 
 
 # ---- what compact writes ------------------------------------------------------------------------------------------
