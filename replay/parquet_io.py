@@ -2,8 +2,8 @@
 
 A fleet-year is one file per bus-day even once compacted (18,250 for 50 buses), each a few kilobytes: what costs is
 per file, not per byte. Each file is fetched whole in one request (on S3 a ranged read per column chunk would be
-two dozen requests, and a single GET also sees one version of an object `compact` may be replacing) and decoded from
-memory; files go through a thread pool, since pyarrow decodes and S3 waits without holding the GIL.
+two dozen requests) and decoded from memory; files go through a thread pool, since pyarrow decodes and S3 waits
+without holding the GIL.
 """
 
 from __future__ import annotations
