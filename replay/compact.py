@@ -102,9 +102,6 @@ def encode(table: pa.Table) -> bytes:
 
 
 class _LocalTier:
-    def __init__(self, root: str) -> None:
-        self.root = root
-
     def put(self, path: str, data: bytes) -> None:
         dest = Path(path)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -123,7 +120,6 @@ class _S3Tier:
         from uploader.config import UploadConfig
         from uploader.s3 import NoCredentials, make_client
 
-        self.root = root
         self.bucket = root.split("/", 1)[0]
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
         try:
@@ -164,7 +160,7 @@ class _S3Tier:
 def _tier(src: OpenedSource, spec: SourceSpec, root: str) -> _LocalTier | _S3Tier:
     if isinstance(src.fs, pafs.S3FileSystem):
         return _S3Tier(root, spec.endpoint_url or os.environ.get(ENDPOINT_ENV))
-    return _LocalTier(root)
+    return _LocalTier()
 
 
 def _curated_root_of(src: OpenedSource) -> str:
@@ -174,6 +170,41 @@ def _curated_root_of(src: OpenedSource) -> str:
     if root is None:
         raise ReplayError(f"{src.label}: events at the bucket's root; compact needs them under a prefix (…/events)")
     return root
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One bus-day: its raw files, the curated file that stands for them, and the curated files already there."""
+
+    day: BusDay
+    raw: tuple[StoredFile, ...]
+    dest: str
+    existing: tuple[str, ...]
+
+    @property
+    def current(self) -> bool:
+        return self.dest in self.existing
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    built: bool
+    rows: int
+    raw_files: int
+    removed: int
+
+
+def _run(job: _Job, src: OpenedSource, tier: _LocalTier | _S3Tier) -> _Done:
+    rows = 0
+    if not job.current:
+        table = curated_table([read_one(src, f.path) for f in job.raw], job.day, list(job.raw))
+        tier.put(job.dest, encode(table))
+        rows = table.num_rows
+    # Only once the new file is in place: a reader always finds one that matches, or reads raw.
+    older = [path for path in job.existing if path != job.dest]
+    for path in older:
+        tier.remove(path)
+    return _Done(not job.current, rows, 0 if job.current else len(job.raw), len(older))
 
 
 def compact(spec: SourceSpec, query: EventQuery, progress: Progress | None = None) -> CompactResult:
@@ -186,41 +217,30 @@ def compact(spec: SourceSpec, query: EventQuery, progress: Progress | None = Non
         raise no_events_error(src.label, days_query)
     existing = curated_by_day(src, days_query)
     tier = _tier(src, spec, root)
-    todo: list[tuple[BusDay, list[StoredFile], str]] = []
-    for day, files in sorted(raw_days.items()):
-        todo.append((day, files, f"{day.folder(root)}/{curated_name(sources_digest(files))}"))
-
-    def one(item: tuple[BusDay, list[StoredFile], str]) -> tuple[int, int, int]:
-        """(rows written, raw files read, older files removed); (-1, 0, n) for a bus-day already up to date."""
-        day, files, dest = item
-        others = [f.path for f in existing.get(day, []) if f.path != dest]
-        up_to_date = len(others) < len(existing.get(day, []))
-        rows = -1
-        if not up_to_date:
-            table = curated_table([read_one(src, f.path) for f in files], day, files)
-            tier.put(dest, encode(table))
-            rows = table.num_rows
-        # Only once the new file is in place: a reader always finds one that matches, or reads raw.
-        for path in others:
-            tier.remove(path)
-        return rows, 0 if up_to_date else len(files), len(others)
-
+    jobs = [
+        _Job(
+            day,
+            tuple(files),
+            f"{day.folder(root)}/{curated_name(sources_digest(files))}",
+            tuple(f.path for f in existing.get(day, [])),
+        )
+        for day, files in sorted(raw_days.items())
+    ]
     if progress is not None:
-        progress.start(len(todo))
-    done = []
+        progress.start(len(jobs))
+    done: list[_Done] = []
     with ThreadPoolExecutor(max_workers=threads_for(src.fs)) as pool:
-        for outcome in pool.map(one, todo):
+        for outcome in pool.map(lambda job: _run(job, src, tier), jobs):
             done.append(outcome)
             if progress is not None:
                 progress.advance(1)
-    built = [d for d in done if d[0] >= 0]
     return CompactResult(
-        bus_days=len(todo),
-        built=len(built),
-        up_to_date=len(done) - len(built),
-        rows=sum(d[0] for d in built),
-        raw_files=sum(d[1] for d in done),
-        removed=sum(d[2] for d in done),
+        bus_days=len(jobs),
+        built=sum(d.built for d in done),
+        up_to_date=sum(not d.built for d in done),
+        rows=sum(d.rows for d in done),
+        raw_files=sum(d.raw_files for d in done),
+        removed=sum(d.removed for d in done),
         root=root,
     )
 
