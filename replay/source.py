@@ -1,18 +1,21 @@
 """Reading the event store: a local folder or the city's S3 bucket, both as one hive-partitioned pyarrow dataset.
 
-The store is laid out `<root>/date=YYYY-MM-DD/bus=<id>/part-*.parquet` (recorder/events.py). A fleet-year is tens of
-thousands of small files, and finding them costs more than reading them, above all on S3 where every listing is a
-request. So a query prunes twice: while discovering files it lists only the `date=` folders in range (and only the
-`bus=` folder asked for), then the scan filter prunes again on the partition columns and filters the rows.
+The store is laid out `<root>/date=YYYY-MM-DD/bus=<id>/part-*.parquet` (recorder/events.py), with its curated tier
+beside it (`…/curated/events`, one file per bus-day, see replay/tiers.py: which tier each bus-day is read from). A
+fleet-year is tens of thousands of small files, and finding them costs more than reading them, above all on S3 where
+every listing is a request. So a query prunes twice: while discovering files it lists only the `date=` folders in
+range (and only the `bus=` folder asked for), then the scan filter prunes again on the partition columns and filters
+the rows.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -20,8 +23,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from recorder.events import EVENT_SCHEMA
-from replay.errors import ReplayError
+from replay.errors import ReplayError, first_line
+from replay.parquet_io import conform, read_whole
 from replay.query import EventQuery, SourceSpec
+from replay.tiers import ReadPlan, bus_day_of, day_range, plan_read
 
 ENDPOINT_ENV = "VIGIE_S3_ENDPOINT"
 # Partition values are read as text: a bus id such as "0042" must not become the integer 42.
@@ -70,7 +75,7 @@ def _check_root(src: OpenedSource) -> None:
     try:
         info = src.fs.get_file_info(src.root)
     except OSError as exc:
-        raise ReplayError(f"{src.label}: cannot be read: {_first_line(exc)}") from None
+        raise ReplayError(f"{src.label}: cannot be read: {first_line(exc)}") from None
     if info.type == pafs.FileType.NotFound:
         # On S3 an empty prefix is not an error, but a missing bucket is: ask for the bucket itself.
         bucket = src.root.split("/", 1)[0]
@@ -85,60 +90,9 @@ def _check_root(src: OpenedSource) -> None:
         raise ReplayError(f"{src.label}: not a folder of events")
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _subdirs(src: OpenedSource, path: str, key: str) -> list[tuple[str, str]]:
-    """(value, path) of the `key=value` folders directly under path."""
-    infos = src.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
-    out = []
-    for info in infos:
-        name = info.base_name
-        if info.type == pafs.FileType.Directory and name.startswith(f"{key}="):
-            out.append((name[len(key) + 1 :], info.path))
-    return sorted(out)
-
-
-def _day_range(query: EventQuery) -> tuple[str | None, str | None]:
-    first = query.start.strftime("%Y-%m-%d") if query.start else None
-    # `end` is exclusive: an end at midnight does not need that day's folder.
-    last = (query.end - dt.timedelta(microseconds=1)).strftime("%Y-%m-%d") if query.end else None
-    return first, last
-
-
-def find_files(src: OpenedSource, query: EventQuery) -> list[str]:
-    """Parquet files that can hold events matching the query's date and bus, listing only folders in range."""
-    first, last = _day_range(query)
-    bus_part = None if query.bus is None else f"/bus={query.bus}/"
-    try:
-        if first is None and last is None:
-            # No date bound: one recursive listing (on S3, a request per 1000 files) beats one per day.
-            folders = [src.root]
-        else:
-            days = _subdirs(src, src.root, "date")
-            folders = [path for day, path in days if not ((first and day < first) or (last and day > last))]
-            if query.bus is not None:
-                folders = [f"{path}/bus={query.bus}" for path in folders]
-        files = []
-        for folder in folders:
-            selector = pafs.FileSelector(folder, allow_not_found=True, recursive=True)
-            for info in src.fs.get_file_info(selector):
-                # Hidden and underscore names are temporary files being written, or rerun notes, never events.
-                name = info.base_name
-                if info.type != pafs.FileType.File or not name.endswith(".parquet") or name.startswith((".", "_")):
-                    continue
-                if bus_part is None or bus_part in info.path:
-                    files.append(info.path)
-    except OSError as exc:
-        raise ReplayError(f"{src.label}: cannot be listed: {_first_line(exc)}") from None
-    return sorted(files)
-
-
 def _filter(query: EventQuery) -> ds.Expression | None:
     parts = []
-    first, last = _day_range(query)
+    first, last = day_range(query)
     # The partition terms let the scanner drop whole files without opening them; the row terms make them exact.
     if first:
         parts.append(ds.field("date") >= first)
@@ -169,6 +123,8 @@ def _filter(query: EventQuery) -> ds.Expression | None:
 DATASET_SCHEMA = pa.schema(
     [*EVENT_SCHEMA, pa.field("date", pa.string()), pa.field("bus", pa.string())], metadata=EVENT_SCHEMA.metadata
 )
+# Columns a query may filter on: read from curated files even when the caller does not ask for them.
+_FILTER_COLUMNS = ("date", "bus", "start_ts", "camera", "max_level", "event_id")
 
 
 def empty_table() -> pa.Table:
@@ -182,11 +138,12 @@ def _name_bad_file(src: OpenedSource, files: list[str], exc: BaseException) -> R
             with src.fs.open_input_file(path) as fh:
                 pq.read_metadata(fh)
         except (OSError, pa.ArrowException) as bad:
-            return ReplayError(f"{path}: unreadable Parquet: {_first_line(bad)}")
-    return ReplayError(f"{src.label}: unreadable event data: {_first_line(exc)}")
+            return ReplayError(f"{path}: unreadable Parquet: {first_line(bad)}")
+    return ReplayError(f"{src.label}: unreadable event data: {first_line(exc)}")
 
 
-def event_dataset(src: OpenedSource, files: list[str]) -> ds.Dataset:
+def event_dataset(src: OpenedSource, files: list[str], base: str | None = None) -> ds.Dataset:
+    """Files of one tier as a dataset; `base` is the tier's root, where the `date=`/`bus=` folders start."""
     try:
         return ds.dataset(
             files,
@@ -194,27 +151,85 @@ def event_dataset(src: OpenedSource, files: list[str]) -> ds.Dataset:
             filesystem=src.fs,
             format="parquet",
             partitioning=PARTITIONING,
-            partition_base_dir=src.root,
+            partition_base_dir=base or src.root,
         )
     except (OSError, pa.ArrowException) as exc:
         raise _name_bad_file(src, files, exc) from None
 
 
-def read_events(spec: SourceSpec, query: EventQuery) -> pa.Table:
-    """Every matching event row, sorted by start time, with `date` and `bus` from the partition folders."""
+def _tier_datasets(src: OpenedSource, plan: ReadPlan) -> list[ds.Dataset]:
+    """Curated first: `show` finds an event in the file analysts read."""
+    out = []
+    if plan.curated:
+        out.append(event_dataset(src, list(plan.curated), plan.curated_root))
+    if plan.raw:
+        out.append(event_dataset(src, list(plan.raw)))
+    return out
+
+
+def store_dataset(src: OpenedSource, plan: ReadPlan) -> ds.Dataset:
+    """The plan's files as one dataset with `date` and `bus` columns, both tiers without double counting: what DuckDB
+    scans (it pushes its filters down, so partitions are pruned file by file)."""
+    parts = _tier_datasets(src, plan)
+    if not parts:
+        return ds.dataset(empty_table())
+    return parts[0] if len(parts) == 1 else ds.dataset(parts)
+
+
+def _read_curated(src: OpenedSource, plan: ReadPlan, names: list[str], expr: ds.Expression | None) -> pa.Table:
+    """The curated files, read whole and in parallel (one small file per bus-day: per-file costs dominate, and
+    the dataset scanner's are higher), with `date` and `bus` from their folders, then filtered."""
+    needed = [*names, *(c for c in _FILTER_COLUMNS if c not in names)]
+    in_file = [c for c in needed if c in EVENT_SCHEMA.names]
+    tables = read_whole(src, plan.curated, in_file)
+    assert plan.curated_root is not None
+    days = [bus_day_of(path, plan.curated_root) for path in plan.curated]
+    counts = [t.num_rows for t in tables]
+    schema = pa.schema([EVENT_SCHEMA.field(c) for c in in_file])
+    table = pa.concat_tables([conform(t, schema) for t in tables]) if tables else schema.empty_table()
+    for key in ("date", "bus"):
+        if key in needed:
+            values = np.repeat(np.array([getattr(d, key) if d else "" for d in days], dtype=object), counts)
+            table = table.append_column(key, pa.array(values, pa.string()))
+    if expr is not None:
+        table = table.filter(expr)
+    return table.select(names)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreRead:
+    table: pa.Table
+    plan: ReadPlan  # which tier each bus-day came from, and which compacted ones had changed since
+
+
+def read_store(spec: SourceSpec, query: EventQuery, columns: Sequence[str] | None = None) -> StoreRead:
+    """Every matching event row, sorted by start time, with `date` and `bus` from the partition folders: each
+    compacted bus-day from its curated file, every other one from its raw files. `columns` (which must include
+    `start_ts` and `event_id`, the sort keys) reads fewer columns, for a table that shows only some."""
     src = open_source(spec)
-    files = find_files(src, query)
-    if not files:
-        return empty_table()
-    dataset = event_dataset(src, files)
-    try:
-        table = dataset.to_table(filter=_filter(query))
-    except (OSError, pa.ArrowException) as exc:
-        raise _name_bad_file(src, files, exc) from None
-    if table.num_rows == 0:
-        return table
-    order = pc.sort_indices(table, sort_keys=[("start_ts", "ascending"), ("event_id", "ascending")])
-    return table.take(order)
+    plan = plan_read(src, query)
+    names = list(columns) if columns else DATASET_SCHEMA.names
+    target = pa.schema([DATASET_SCHEMA.field(c) for c in names])
+    expr = _filter(query)
+    parts = []
+    if plan.curated:
+        parts.append(_read_curated(src, plan, names, expr).cast(target))
+    if plan.raw:
+        files = list(plan.raw)
+        try:
+            parts.append(event_dataset(src, files).to_table(columns=names, filter=expr).cast(target))
+        except (OSError, pa.ArrowException) as exc:
+            raise _name_bad_file(src, files, exc) from None
+    table = pa.concat_tables(parts) if parts else target.empty_table()
+    if table.num_rows:
+        order = pc.sort_indices(table, sort_keys=[("start_ts", "ascending"), ("event_id", "ascending")])
+        table = table.take(order)
+    return StoreRead(table, plan)
+
+
+def read_events(spec: SourceSpec, query: EventQuery, columns: Sequence[str] | None = None) -> pa.Table:
+    """`read_store` without the plan."""
+    return read_store(spec, query, columns).table
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,18 +243,19 @@ def find_event(spec: SourceSpec, query: EventQuery) -> FoundEvent:
     dataset's unified schema taken from an older file would drop)."""
     assert query.event_id is not None
     src = open_source(spec)
-    files = find_files(src, query)
-    dataset = event_dataset(src, files) if files else None
+    plan = plan_read(src, query)
     row_filter = ds.field("event_id") == query.event_id
-    try:
-        fragments = list(dataset.get_fragments(filter=_filter(query))) if dataset else []
-        for frag in fragments:
-            table = frag.to_table(schema=frag.physical_schema, filter=row_filter)
-            if table.num_rows:
-                row = table.slice(0, 1).to_pylist()[0]
-                return FoundEvent({**row, **_partition_values(frag.path, src.root)}, frag.path)
-    except (OSError, pa.ArrowException) as exc:
-        raise _name_bad_file(src, files, exc) from None
+    for dataset in _tier_datasets(src, plan):
+        files = list(dataset.files)
+        try:
+            for frag in dataset.get_fragments(filter=_filter(query)):
+                table = frag.to_table(schema=frag.physical_schema, filter=row_filter)
+                if table.num_rows:
+                    row = table.slice(0, 1).to_pylist()[0]
+                    base = plan.curated_root if frag.path in plan.curated else src.root
+                    return FoundEvent({**row, **_partition_values(frag.path, base or src.root)}, frag.path)
+        except (OSError, pa.ArrowException) as exc:
+            raise _name_bad_file(src, files, exc) from None
     raise ReplayError(f"event {query.event_id}: not found in {src.label}")
 
 
