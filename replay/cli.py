@@ -150,6 +150,12 @@ def render(
     help="CSV camera,zone,start_frame,end_frame of people really in a zone: prints precision, recall and alert delay.",
 )
 @click.option("--endpoint-url", help="S3 endpoint when --compare is an s3:// URL.")
+@click.option(
+    "--clip",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Replay one clip the recorder wrote (its .frames.parquet beside it): its camera, frame times and the "
+    "bus's speed and indicator as recorded. Instead of FOOTAGE, --vehicle and --start.",
+)
 def rerun(
     footage: tuple[str, ...],
     config_path: Path,
@@ -162,24 +168,35 @@ def rerun(
     tolerance: float,
     labels: Path | None,
     endpoint_url: str | None,
+    clip: Path | None,
 ) -> None:
     """Run the daemon's pipeline on recorded FOOTAGE, every frame, as fast as the machine goes.
 
     FOOTAGE: one file per camera in the config's order, or NAME=PATH for the cameras to replay
-    (e.g. right=clips/right.mp4). With none, each camera plays the file its config names.
+    (e.g. right=clips/right.mp4). With none, each camera plays the file its config names. With --clip, one clip
+    the recorder wrote, as `replay rerun-fleet` replays every clip of a range.
     """
+    import datetime as dt
+
     from replay import rerun as rr
     from replay.labels import load_labels
     from replay.source import read_events
 
-    settings = rr.RerunSettings(
-        config_path, out, footage, vehicle_log, parse_when(start) if start else rr.DEFAULT_START, max_frames, force
-    )
+    when = parse_when(start) if start else rr.DEFAULT_START
+    bus_id = None
+    if clip is not None:
+        from replay.clip_replay import read_sidecar
+
+        if start:
+            raise ReplayError("--start: a clip's frames keep the times they were recorded at; drop --start")
+        recorded = read_sidecar(clip)
+        when, bus_id = dt.datetime.fromtimestamp(recorded.start, dt.UTC), recorded.bus
+    settings = rr.RerunSettings(config_path, out, footage, vehicle_log, when, max_frames, force, clip)
     label_rows = load_labels(labels) if labels else None
     baseline = None
     if compare:
         # Read before the rerun: --compare may name the very folder this rerun is about to replace.
-        bus_id = rr.load_bus_id(config_path)
+        bus_id = bus_id or rr.load_bus_id(config_path)
         baseline = read_events(SourceSpec(compare, endpoint_url), EventQuery(start=settings.start, bus=bus_id))
     bar = Progress()
     try:
@@ -189,10 +206,11 @@ def rerun(
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     live = sum(result.clock.fps.values())
+    pace = "recorded" if clip else "live"  # a clip was kept at the recorder's rate, not the camera's
     rate = result.total_frames / max(result.seconds, 1e-9)
     click.echo(
         f"rerun: {result.total_frames} frames from {len(result.frames)} camera(s) in {result.seconds:.1f} s "
-        f"({rate:.0f} fps, {rate / live:.1f}x the live {live:g} fps); {len(result.events)} event(s) -> {out}"
+        f"({rate:.0f} fps, {rate / live:.1f}x the {pace} {live:.3g} fps); {len(result.events)} event(s) -> {out}"
     )
     if result.detected < result.total_frames:
         click.echo(f"detected: {result.detected} of {result.total_frames} frames (the others' cameras could not alert)")
@@ -223,7 +241,7 @@ def _judge(result: RerunResult, baseline: pa.Table | None, label_rows: list[Labe
 
     new = spans_from_table(read_events(SourceSpec(str(result.out)), EventQuery()))
     if baseline is not None:
-        end = result.clock.base + max(n / result.clock.fps[c] for c, n in result.frames.items())
+        end = result.clock.base + max(result.clock.seconds(c, n) for c, n in result.frames.items())
         old = [s for s in spans_from_table(baseline) if s.camera in result.frames and s.start < end]
         for line in comparison_lines(compare_spans(old, new, tolerance), tolerance):
             click.echo(line)

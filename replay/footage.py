@@ -69,28 +69,50 @@ class Batch:
     frames: tuple[Frame, ...]
 
 
-class FootageReader:
-    """Opens every file up front (so a bad one fails before any work) and yields one batch per frame index."""
+ONE_FRAME_FPS = 5.0  # recorder.clip_fps's default: a clip of one frame has no gap to measure
 
-    def __init__(self, footage: tuple[CameraFootage, ...], config: Config, start: dt.datetime):
+
+def _rate_of(times: tuple[float, ...]) -> float:
+    """Frames a second of a recorded clip, over its whole length (its container's rate is an estimate the recorder
+    made from its first frames)."""
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else ONE_FRAME_FPS
+
+
+class FootageReader:
+    """Opens every file up front (so a bad one fails before any work) and yields one batch per frame index.
+
+    `times`: cameras whose frames carry their recorded capture times (a clip's sidecar) instead of index / fps;
+    such a camera plays no more frames than it has times for."""
+
+    def __init__(
+        self,
+        footage: tuple[CameraFootage, ...],
+        config: Config,
+        start: dt.datetime,
+        times: dict[str, tuple[float, ...]] | None = None,
+    ):
         self._caps: dict[str, cv2.VideoCapture] = {}
         self.frame_counts: dict[str, int] = {}
+        times = times or {}
         fps: dict[str, float] = {}
         overrides = {c.name: c.fps for c in config.cameras}
         try:
             for item in footage:
                 cap = self._open(item)
                 self._caps[item.camera] = cap
-                # The camera's configured rate wins, as in the daemon; otherwise the file's own.
-                rate = overrides.get(item.camera) or cap.get(cv2.CAP_PROP_FPS)
+                recorded = times.get(item.camera)
+                # The camera's configured rate wins, as in the daemon; otherwise the file's own. A recorded clip
+                # was kept at its own rate, whatever the camera's: its times say which.
+                rate = _rate_of(recorded) if recorded else overrides.get(item.camera) or cap.get(cv2.CAP_PROP_FPS)
                 if not rate or rate <= 0 or rate > 240:
                     raise ReplayError(f"{item.path}: no usable frame rate; set cameras.fps for {item.camera}")
                 fps[item.camera] = float(rate)
-                self.frame_counts[item.camera] = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+                count = max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+                self.frame_counts[item.camera] = min(count, len(recorded)) if recorded else count
         except ReplayError:
             self.close()
             raise
-        self.clock = Clock(start.timestamp(), fps)
+        self.clock = Clock(start.timestamp(), fps, {c: t for c, t in times.items() if c in self._caps})
 
     @staticmethod
     def _open(item: CameraFootage) -> cv2.VideoCapture:
@@ -112,7 +134,8 @@ class FootageReader:
         while live and (max_frames is None or index < max_frames):
             frames = []
             for camera, cap in list(live.items()):
-                ok, image = cap.read()
+                recorded = self.clock.times.get(camera)
+                ok, image = cap.read() if recorded is None or index < len(recorded) else (False, None)
                 if not ok or image is None:
                     del live[camera]  # this file ended; the others play on
                     continue

@@ -5,10 +5,14 @@ frame index across cameras (as the daemon batches its cameras' newest frames), t
 `edge.vehicle.VehicleLog`, and closed events are written by `recorder.events.write_events`. What differs from the
 daemon is only the clock (frame index / fps from a fixed base) and the absence of dropping, which make a rerun
 deterministic: the same footage and config give the same event rows.
+
+With `clip` set, the footage is one clip the recorder wrote: its frames keep their recorded times and the bus state
+comes from its sidecar (replay/clip_replay.py), as in `vigie replay rerun-fleet`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -16,9 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.models import ModelError
-from core.types import Event, Level
+from core.types import Event, Level, Side
 from edge.budget import AlertTally, Budget
 from edge.config import Config, ConfigError, load_config
 from edge.detector import PersonDetector
@@ -26,8 +31,11 @@ from edge.pipeline import BatchResult, Pipeline
 from edge.vehicle import StaticVehicle, VehicleLog, VehicleSource
 from recorder.events import EventSink, write_events
 from replay.errors import ReplayError
-from replay.footage import FootageReader, assign_footage
+from replay.footage import CameraFootage, FootageReader, assign_footage
 from replay.timeline import AlertSpan, Clock
+
+if TYPE_CHECKING:
+    from replay.clip_replay import RecordedClip
 
 # A fixed Monday morning: reruns are reproducible by default, and --start moves them to when the footage was shot.
 DEFAULT_START = dt.datetime(2026, 1, 5, 8, 0, 0, tzinfo=dt.UTC)
@@ -43,6 +51,7 @@ class RerunSettings:
     start: dt.datetime = DEFAULT_START
     max_frames: int | None = None
     force: bool = False
+    clip: Path | None = None  # one recorded clip (its sidecar beside it) instead of footage, log and start
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,7 @@ class RerunResult:
     seconds: float
     budget: Budget  # alerts as the driver would have received them, over the footage's duration
     notes: tuple[str, ...] = ()
+    bus_id: str = ""  # whose events these are: the config's bus, or the bus that recorded the clip
 
     @property
     def total_frames(self) -> int:
@@ -147,6 +157,79 @@ def _no_check(config: Config, frame_counts: dict[str, int]) -> None:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class Played:
+    """What the pipeline made of the footage: frames per camera, how many it detected, events, alert spans and the
+    driver's alerts by side and level."""
+
+    frames: dict[str, int]
+    detected: int
+    events: tuple[Event, ...]
+    alerts: tuple[AlertSpan, ...]
+    alert_counts: dict[tuple[Side, Level], int]
+    seconds: float
+
+
+def play(
+    pipeline: Pipeline, reader: FootageReader, max_frames: int | None = None, progress: Callable[[int], None] = _ignore
+) -> Played:
+    """Every batch of the reader through the pipeline, then whoever still stands in a zone when the footage ends is
+    closed there, as the daemon does at shutdown."""
+    frames = dict.fromkeys(reader.frame_counts, 0)
+    events: list[Event] = []
+    timeline = _AlertTimeline()
+    tally = AlertTally()
+    last_ts = reader.clock.base
+    detected = 0
+    started = time.perf_counter()
+    for batch in reader.batches(max_frames):
+        done = pipeline.process(list(batch.frames))
+        timeline.add(done, batch.index)
+        for frame in batch.frames:
+            frames[frame.camera] += 1
+            last_ts = max(last_ts, frame.t_capture)
+        detected += len(done.results)
+        for r in done.results:
+            for alert in r.changed:
+                tally.add(alert)
+            events.extend(r.closed)
+        progress(len(batch.frames))
+    events.extend(pipeline.flush(last_ts))
+    seconds = time.perf_counter() - started
+    return Played(frames, detected, tuple(events), timeline.finish(), dict(tally.counts), seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """The footage opened, the bus's state, a note for the user, and the recorded clip when there is one."""
+
+    footage: tuple[CameraFootage, ...]
+    reader: FootageReader
+    vehicle: VehicleSource
+    note: str | None
+    clip: RecordedClip | None = None
+
+
+def _open(settings: RerunSettings, config: Config) -> _Inputs:
+    """From the footage, log and start given, or from one recorded clip."""
+    if settings.clip is not None:
+        from replay.clip_replay import DOORS_NOTE, open_clip, read_sidecar
+
+        if settings.footage or settings.vehicle_log:
+            raise ReplayError("--clip: replays one recorded clip on its own; give no FOOTAGE and no --vehicle")
+        clip = read_sidecar(settings.clip)
+        clip_reader, clip_vehicle = open_clip(config, settings.clip, clip)
+        return _Inputs((CameraFootage(clip.camera, settings.clip),), clip_reader, clip_vehicle, DOORS_NOTE, clip)
+    footage = assign_footage(config, settings.footage)
+    reader = FootageReader(footage, config, settings.start)
+    try:
+        vehicle, note = _vehicle(settings, config, reader.clock.base)
+    except ReplayError:
+        reader.close()
+        raise
+    return _Inputs(footage, reader, vehicle, note)
+
+
 def rerun(
     settings: RerunSettings,
     progress: Callable[[int], None] = _ignore,
@@ -157,12 +240,11 @@ def rerun(
     open, `progress` the number of frames in each batch done, `check` the config and each camera's frame count
     before anything costly (it raises ReplayError on inputs that do not fit them, such as labels)."""
     config = _load_config(settings.config)
-    footage = assign_footage(config, settings.footage)
     # Every input is checked before the model loads and before anything is deleted from --out.
-    reader = FootageReader(footage, config, settings.start)
+    inputs = _open(settings, config)
+    reader = inputs.reader
     try:
         check(config, reader.frame_counts)
-        vehicle, note = _vehicle(settings, config, reader.clock.base)
         detector = PersonDetector(config.detector)
         prepare_out(settings.out, settings.force)
     except ModelError as exc:
@@ -171,52 +253,35 @@ def rerun(
     except ReplayError:
         reader.close()
         raise
-    pipeline = Pipeline(config, detector, vehicle)
     on_start(reader.expected_frames(settings.max_frames))
-    frames = dict.fromkeys(reader.frame_counts, 0)
-    events: list[Event] = []
-    timeline = _AlertTimeline()
-    tally = AlertTally()
-    last_ts = reader.clock.base
-    detected = 0
-    started = time.perf_counter()
     try:
-        for batch in reader.batches(settings.max_frames):
-            done = pipeline.process(list(batch.frames))
-            timeline.add(done, batch.index)
-            for frame in batch.frames:
-                frames[frame.camera] += 1
-                last_ts = max(last_ts, frame.t_capture)
-            detected += len(done.results)
-            for r in done.results:
-                for alert in r.changed:
-                    tally.add(alert)
-                events.extend(r.closed)
-            progress(len(batch.frames))
-        # Whoever still stands in a zone when the footage ends is closed there, as the daemon does at shutdown.
-        events.extend(pipeline.flush(last_ts))
+        played = play(Pipeline(config, detector, inputs.vehicle), reader, settings.max_frames, progress)
     finally:
         reader.close()
-        vehicle.close()
-    sink = EventSink(settings.out, config.bus.id, detector.info.model_id, config.events.location_decimals)
+        inputs.vehicle.close()
+    clip = inputs.clip
+    events = [dataclasses.replace(ev, clip=clip.clip_id) for ev in played.events] if clip else list(played.events)
+    bus_id = clip.bus if clip else config.bus.id  # a clip's events are those of the bus that recorded it
+    sink = EventSink(settings.out, bus_id, detector.info.model_id, config.events.location_decimals)
+    # The bus operated as long as its longest camera file played (the cameras run side by side).
+    hours = max((reader.clock.seconds(c, n) for c, n in played.frames.items()), default=0.0) / 3600.0
     try:
         files = write_events(events, sink) if events else []
-        seconds = time.perf_counter() - started
         result = RerunResult(
             settings.out,
             config,
             reader.clock,
-            frames,
-            detected,
+            played.frames,
+            played.detected,
             tuple(events),
-            timeline.finish(),
+            played.alerts,
             tuple(files),
-            seconds,
-            # The bus operated as long as its longest camera file played (the cameras run side by side).
-            tally.budget(max((n / reader.clock.fps[c] for c, n in frames.items()), default=0.0) / 3600.0),
-            tuple(n for n in [note] if n),
+            played.seconds,
+            Budget(played.alert_counts, hours),
+            tuple(n for n in [inputs.note] if n),
+            bus_id,
         )
-        _write_manifest(settings, result, footage)
+        _write_manifest(settings, result, inputs.footage)
     except OSError as exc:
         raise ReplayError(f"{settings.out}: cannot write the events: {exc.strerror or exc}") from None
     return result
@@ -227,13 +292,14 @@ def _write_manifest(settings: RerunSettings, result: RerunResult, footage: tuple
     manifest = {
         "schema": "vigie.rerun/1",
         "config": str(settings.config),
-        "bus_id": result.config.bus.id,
+        "bus_id": result.bus_id,
         "start": dt.datetime.fromtimestamp(result.clock.base, dt.UTC).isoformat(),
         "fps": result.clock.fps,
         "frames": result.frames,
         "frames_detected": result.detected,
         "footage": {f.camera: str(f.path) for f in footage},
         "vehicle_log": str(settings.vehicle_log) if settings.vehicle_log else None,
+        "clip": str(settings.clip) if settings.clip else None,
         "max_frames": settings.max_frames,
         "events": len(result.events),
     }
