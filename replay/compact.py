@@ -5,9 +5,7 @@ is named after the raw files it was built from (replay/tiers.py), which makes th
 rerun at any time: a bus-day whose file already carries the digest of its raw files now is left alone; one that got
 a late upload is rebuilt under its new name, and the older file removed once the new one is in place.
 
-No reader sees half a file: locally the file is written under a hidden name, fsynced and renamed (core/atomic.py);
-on S3 it is one PUT of the complete object (with its SHA-256 for the server to check), which S3 makes visible
-whole or not at all. The S3 client is the uploader's: same credential sources, timeouts and checksums.
+No reader sees half a file: each is written whole, locally or in the bucket, by replay/writer.py.
 
 What a file holds: the rows of every raw file of the bus-day in the current event schema (older rows get nulls for
 columns added since), sorted by start time then event id, and in its Parquet metadata the list of those raw files
@@ -17,13 +15,9 @@ the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import pyarrow as pa
@@ -31,12 +25,11 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from core.atomic import write_atomic
 from recorder.events import EVENT_SCHEMA
-from replay.errors import ReplayError, ReplayFailure
-from replay.parquet_io import S3_THREADS, conform, read_one, threads_for
+from replay.errors import ReplayError
+from replay.parquet_io import conform, read_one, threads_for
 from replay.query import EventQuery, SourceSpec
-from replay.source import ENDPOINT_ENV, OpenedSource, open_source
+from replay.source import OpenedSource, open_source
 from replay.tiers import (
     CURATED_DIR,
     BusDay,
@@ -49,6 +42,7 @@ from replay.tiers import (
     raw_by_day,
     sources_digest,
 )
+from replay.writer import LocalWriter, S3Writer, writer_for
 
 CURATED_SCHEMA = "vigie.curated/1"
 # No dictionary pages and statistics on the two time columns only: a reader of a fleet-year opens thousands of
@@ -101,68 +95,6 @@ def encode(table: pa.Table) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-class _LocalTier:
-    def put(self, path: str, data: bytes) -> None:
-        dest = Path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(dest, lambda tmp: tmp.write_bytes(data))
-
-    def remove(self, path: str) -> None:
-        Path(path).unlink(missing_ok=True)
-
-
-class _S3Tier:
-    """Writes with the uploader's client. `root` is `bucket/key prefix`, as pyarrow's S3 paths are."""
-
-    def __init__(self, root: str, endpoint_url: str | None) -> None:
-        from pydantic import ValidationError
-
-        from uploader.config import UploadConfig
-        from uploader.s3 import NoCredentials, make_client
-
-        self.bucket = root.split("/", 1)[0]
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        try:
-            cfg = UploadConfig(endpoint_url=endpoint_url, region=region)
-            self.client = make_client(cfg, max_pool=S3_THREADS)
-        except NoCredentials as exc:
-            raise ReplayError(str(exc)) from None
-        except ValidationError:
-            raise ReplayError(f"endpoint {endpoint_url!r}: expected http://host:port or https://host:port") from None
-
-    def _key(self, path: str) -> str:
-        return path.split("/", 1)[1]
-
-    def put(self, path: str, data: bytes) -> None:
-        from uploader.transfer import b64
-
-        digest = b64(hashlib.sha256(data).digest())
-        self._call(
-            lambda: self.client.put_object(Bucket=self.bucket, Key=self._key(path), Body=data, ChecksumSHA256=digest),
-            path,
-        )
-
-    def remove(self, path: str) -> None:
-        self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=self._key(path)), path)
-
-    def _call(self, request: Callable[[], object], path: str) -> None:
-        from uploader.s3 import Kind, classify
-
-        try:
-            request()
-        except Exception as exc:
-            failure = classify(exc)
-            text = f"s3://{path}: {failure.message}"
-            # Refused credentials are the user's to fix (exit 2); a link that fails mid-way is a runtime failure.
-            raise (ReplayError(text) if failure.kind is Kind.REFUSED else ReplayFailure(text)) from None
-
-
-def _tier(src: OpenedSource, spec: SourceSpec, root: str) -> _LocalTier | _S3Tier:
-    if isinstance(src.fs, pafs.S3FileSystem):
-        return _S3Tier(root, spec.endpoint_url or os.environ.get(ENDPOINT_ENV))
-    return _LocalTier()
-
-
 def _curated_root_of(src: OpenedSource) -> str:
     if src.root.rstrip("/").endswith(f"/{CURATED_DIR}"):
         raise ReplayError(f"{src.label}: is the curated tier; --source names the raw events (…/events)")
@@ -194,7 +126,7 @@ class _Done:
     removed: int
 
 
-def _run(job: _Job, src: OpenedSource, tier: _LocalTier | _S3Tier) -> _Done:
+def _run(job: _Job, src: OpenedSource, tier: LocalWriter | S3Writer) -> _Done:
     rows = 0
     if not job.current:
         table = curated_table([read_one(src, f.path) for f in job.raw], job.day, list(job.raw))
@@ -216,7 +148,7 @@ def compact(spec: SourceSpec, query: EventQuery, progress: Progress | None = Non
     if not raw_days:
         raise no_events_error(src.label, days_query)
     existing = curated_by_day(src, days_query)
-    tier = _tier(src, spec, root)
+    tier = writer_for(src, spec, root)
     jobs = [
         _Job(
             day,
