@@ -4,9 +4,12 @@ dataset for the city's analysts. pyarrow and DuckDB are imported inside the comm
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import click
 
+from replay.errors import ReplayError
 from replay.options import dated, day_start, source_options
 from replay.progress import Progress
 from replay.query import EventQuery, SourceSpec
@@ -61,3 +64,109 @@ def sql(sql: str, source: str, endpoint_url: str | None, fmt: str | None) -> Non
     text = "\n".join(lines)
     if text:
         click.echo(text)
+
+
+@click.command("rerun-fleet", short_help="Every clip of a range through a new config on Dask; what changed, per bus.")
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="The config to try.")
+@source_options(with_filters=True, dates_only=True)
+@click.option("--bus", help="Only this bus's clips.")
+@click.option(
+    "--name", help="The rerun's name: its events go to <store>/reruns/NAME/events (default: the config's name)."
+)
+@click.option("--clips", "clips_at", metavar="LOCATION", help="The clips, when not beside the events (…/clips).")
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="A Dask scheduler to run on (default: a local cluster).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    help="Local cluster only: worker processes (default: one per core).",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Seconds a matched event's start may move before it counts as shifted.",
+)
+@dated
+def rerun_fleet(
+    config_path: Path,
+    source: str,
+    endpoint_url: str | None,
+    query: EventQuery,
+    bus: str | None,
+    name: str | None,
+    clips_at: str | None,
+    scheduler: str | None,
+    workers: int | None,
+    tolerance: float,
+) -> None:
+    """Replay every recorded clip of the range through the pipeline with the config CONFIG, on Dask distributed,
+    write the new events beside the old ones (<store>/reruns/NAME/events/, read with --source) and print what
+    changed, fleet-wide and per bus: events added, removed, shifted, and the driver's alerts per operating hour.
+
+    Each clip plays at the times its frames were recorded, with the bus's recorded speed and indicator. Workers read
+    the clips from the store themselves: with --scheduler, use a bucket (or a folder every worker mounts), and give
+    the workers S3 credentials in their own environment.
+    """
+    from replay import fleet
+    from replay.clip_replay import DOORS_NOTE
+    from replay.fleet_compare import compare_fleet, read_old, summary_lines
+    from replay.fleet_plan import check_name
+
+    run_name = check_name(name if name is not None else config_path.stem)
+    if scheduler is not None and workers is not None:
+        raise ReplayError("--workers: sizes the local cluster; a --scheduler has the workers that joined it")
+    engine = fleet.Engine(fleet.check_scheduler(scheduler) if scheduler else None, workers)
+    spec = SourceSpec(source, endpoint_url)
+    settings = fleet.FleetSettings(config_path, spec, replace(query, bus=bus), run_name, engine, clips_at)
+    _quiet_dask()
+    bar = Progress("rerun-fleet") if sys.stderr.isatty() else None
+    try:
+        done = fleet.run_fleet(settings, bar.start if bar else _nothing, bar.advance if bar else _nothing)
+    finally:
+        if bar is not None:
+            bar.close()
+    runs = done.runs
+    frames = sum(r.frames for r in runs)
+    events = sum(len(r.events) for r in runs)
+    buses = len({r.bus for r in runs})
+    click.echo(
+        f"rerun-fleet: {len(runs)} clip(s) of {buses} bus(es), {frames} frames, on {done.workers} worker(s) in "
+        f"{done.seconds:.1f} s ({len(runs) / max(done.seconds, 1e-9):.2f} clips/s); {events} event(s) "
+        f"-> {done.label}/events"
+    )
+    click.echo(f"note: {DOORS_NOTE}", err=True)
+    if done.skipped:
+        click.echo(
+            f"note: {len(done.skipped)} clip file(s) without their video or sidecar left out (not uploaded yet?): "
+            f"{done.skipped[0]}",
+            err=True,
+        )
+    from replay.budget import operating_hours
+    from replay.source import read_events
+
+    new = read_events(SourceSpec(f"{done.label}/events", endpoint_url), EventQuery())
+    old = read_old(spec, runs, bus)
+    hours = {b: operating_hours(spec, replace(query, bus=b)) for b in sorted({r.bus for r in runs})}
+    for line in summary_lines(compare_fleet(old, new, runs, hours, tolerance)):
+        click.echo(line)
+
+
+def _nothing(_: int) -> None:
+    pass
+
+
+def _quiet_dask() -> None:
+    """Dask logs every worker's start and stop, and its own warnings (a worker that died, a slow scheduler);
+    `vigie -v` shows them, otherwise the command's lines are what the user reads."""
+    import logging
+
+    import dask
+
+    if logging.getLogger().level <= logging.DEBUG:
+        return
+    # Read when distributed is first imported; its loggers are set one by one once it is.
+    dask.config.set({"logging": {"distributed": "error"}})
+    for name in ["distributed", *logging.root.manager.loggerDict]:
+        if name.startswith("distributed"):
+            logging.getLogger(name).setLevel(logging.ERROR)
