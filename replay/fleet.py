@@ -166,10 +166,13 @@ def _gather(client: Client, ship: Shipment, clips: tuple[ClipRef, ...], advance:
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
-    from replay.fleet_task import run_clip
+    from replay.fleet_task import run_clip, shipped
 
     token = uuid.uuid4().hex[:12]  # two reruns on one scheduler must never share a task
-    shared = client.scatter(ship, broadcast=True, hash=False)
+    # A task that returns the shipment, not `scatter`: scattered data lives only on workers, and a worker that dies
+    # holding the last copy (Dask drops extra copies on its own) loses it for good, failing every clip still to run.
+    # A task's inputs stay with the scheduler, so it makes the shipment again on another worker.
+    shared = client.submit(shipped, ship, key=f"vigie-shipment-{token}", pure=False)
     futures = {
         client.submit(run_clip, shared, clip, key=f"vigie-rerun-{token}-{clip.clip_id}", retries=RETRIES): clip
         for clip in clips

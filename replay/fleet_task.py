@@ -2,9 +2,10 @@
 
 A worker needs vigie installed (the same version as the analyst's) and, for a bucket, S3 credentials in its own
 environment (AWS_* variables or an instance role: the analyst's never travel in the task graph). It needs none of
-the analyst's files: the config arrives as its TOML text and the detector model as its bytes (`Shipment`), sent
-once to every worker; the worker keeps the model in a private cache folder under its own name (so event rows carry
-the same model id as the analyst's) and checks its SHA-256 before loading it.
+the analyst's files: the config arrives as its TOML text and the detector model as its bytes (`Shipment`, the
+result of one task that every clip's task depends on: workers copy it from each other, and the scheduler makes it
+again if the last worker holding it dies). The worker keeps the model in a private cache folder under its own name
+(so event rows carry the same model id as the analyst's) and checks its SHA-256 before loading it.
 
 One task is one clip. It reads the clip straight from the store (a bucket object is copied to a private temporary
 folder, read by OpenCV and deleted), builds a fresh pipeline from the config (trackers and zones start empty, as on
@@ -45,7 +46,7 @@ class StoreUnavailable(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Shipment:
-    """What every task shares, sent once to each worker: the config as text and the detector model as bytes."""
+    """What every task shares: the config as text and the detector model as bytes."""
 
     config_text: str
     config_name: str  # the analyst's file name, for messages
@@ -156,6 +157,11 @@ def _replay(shipment: Shipment, clip: ClipRef) -> ClipRun:
         video = Path(folder) / Path(clip.video).name
         video.write_bytes(_fetch(src, clip.video))
         return replay_clip(ready.config, ready.detector, video, recorded)
+
+
+def shipped(shipment: Shipment) -> Shipment:
+    """The task every clip's task depends on: its result is the shipment, on whichever worker ran it."""
+    return shipment
 
 
 def run_clip(shipment: Shipment, clip: ClipRef) -> ClipOutcome:

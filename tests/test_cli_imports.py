@@ -21,6 +21,7 @@ def test_every_subcommand_still_answers_help() -> None:
         ["display"],
         ["upload"],
         ["replay", "rerun"],
+        ["replay", "rerun-fleet"],
         ["replay", "export-shared"],
         ["detect"],
         ["run"],
