@@ -43,6 +43,7 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/bench_view.py
 	$(BIN)/python benchmarks/bench_anonymise.py
 	$(BIN)/python benchmarks/bench_replay.py
+	$(BIN)/python benchmarks/bench_fleet.py
 	$(BIN)/python benchmarks/bench_upload.py
 	$(BIN)/python benchmarks/bench_display.py
 

@@ -29,7 +29,16 @@ from typing import TYPE_CHECKING
 from core.models import ModelError, ModelInfo, verify_model
 from replay.clip_replay import ClipRun
 from replay.errors import ReplayError, ReplayFailure, first_line
-from replay.fleet_plan import ClipRef, Layout, check_free, layout, list_clips, no_clips_error, shown
+from replay.fleet_plan import (
+    ClipRef,
+    Layout,
+    check_baseline,
+    check_free,
+    layout,
+    list_clips,
+    no_clips_error,
+    shown,
+)
 from replay.query import EventQuery, SourceSpec
 
 if TYPE_CHECKING:
@@ -59,6 +68,7 @@ class FleetSettings:
     name: str
     engine: Engine = Engine()
     clips: str | None = None  # where the clips are, when not beside the events
+    baseline: str | None = None  # an earlier rerun's name: compare with its events instead of the buses'
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +80,11 @@ class FleetRun:
     runs: tuple[ClipRun, ...]
     files: tuple[str, ...]
     workers: int
-    seconds: float
+    seconds: float  # the whole command: the cluster's start, the clips, writing
+    replay_s: float  # from the first clip submitted to the last result in: what the cluster's size changes
     skipped: tuple[str, ...]  # clip files without their pair, left alone
     model_id: str
+    old_events: str  # what the comparison reads as "before": the buses' events, or the baseline rerun's
 
 
 def check_scheduler(address: str) -> str:
@@ -204,6 +216,11 @@ def run_fleet(settings: FleetSettings, on_start: Callable[[int], None], advance:
     where = layout(src, settings.name, settings.clips)
     label = shown(src, where.rerun)
     check_free(src, where, label)
+    old_events = settings.store.location
+    if settings.baseline is not None:
+        base = layout(src, settings.baseline, settings.clips)
+        check_baseline(src, base)
+        old_events = shown(src, base.rerun_events)
     listing = list_clips(src, where.clips, settings.query)
     if not listing.clips:
         raise no_clips_error(shown(src, where.clips), settings.query)
@@ -214,7 +231,9 @@ def run_fleet(settings: FleetSettings, on_start: Callable[[int], None], advance:
     with connect(settings.engine) as client:
         workers = len(client.scheduler_info().get("workers", {}))
         on_start(len(listing.clips))
+        submitted = time.perf_counter()
         outcomes = _gather(client, ship, listing.clips, advance)
+        replay_s = time.perf_counter() - submitted
     problems = [o for o in outcomes if o.problem]
     if problems:
         raise ReplayError(
@@ -227,7 +246,7 @@ def run_fleet(settings: FleetSettings, on_start: Callable[[int], None], advance:
     record = RerunRecord(runs, model_id, config.events.location_decimals, text, manifest)
     files = write_rerun(src, settings.store, where, record)
     seconds = time.perf_counter() - started
-    return FleetRun(where, label, runs, files, workers, seconds, listing.unpaired, model_id)
+    return FleetRun(where, label, runs, files, workers, seconds, replay_s, listing.unpaired, model_id, old_events)
 
 
 def _manifest(settings: FleetSettings, ship: Shipment, model_id: str, runs: tuple[ClipRun, ...], workers: int) -> dict:
@@ -245,6 +264,7 @@ def _manifest(settings: FleetSettings, ship: Shipment, model_id: str, runs: tupl
         "from": q.start.isoformat() if q.start else None,
         "to": q.end.isoformat() if q.end else None,
         "bus": q.bus,
+        "baseline": settings.baseline,
         "engine": settings.engine.scheduler or f"LocalCluster ({workers} workers)",
         "clips": [
             {"clip": r.clip_id, "bus": r.bus, "camera": r.camera, "frames": r.frames, "events": len(r.events)}

@@ -74,6 +74,11 @@ def sql(sql: str, source: str, endpoint_url: str | None, fmt: str | None) -> Non
     "--name", help="The rerun's name: its events go to <store>/reruns/NAME/events (default: the config's name)."
 )
 @click.option("--clips", "clips_at", metavar="LOCATION", help="The clips, when not beside the events (…/clips).")
+@click.option(
+    "--baseline",
+    metavar="NAME",
+    help="Compare with an earlier rerun of the same clips (reruns/NAME) instead of the events the buses recorded.",
+)
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="A Dask scheduler to run on (default: a local cluster).")
 @click.option(
     "--workers",
@@ -96,6 +101,7 @@ def rerun_fleet(
     bus: str | None,
     name: str | None,
     clips_at: str | None,
+    baseline: str | None,
     scheduler: str | None,
     workers: int | None,
     tolerance: float,
@@ -118,7 +124,8 @@ def rerun_fleet(
         raise ReplayError("--workers: sizes the local cluster; a --scheduler has the workers that joined it")
     engine = fleet.Engine(fleet.check_scheduler(scheduler) if scheduler else None, workers)
     spec = SourceSpec(source, endpoint_url)
-    settings = fleet.FleetSettings(config_path, spec, replace(query, bus=bus), run_name, engine, clips_at)
+    base = check_name(baseline) if baseline is not None else None
+    settings = fleet.FleetSettings(config_path, spec, replace(query, bus=bus), run_name, engine, clips_at, base)
     _quiet_dask()
     bar = Progress("rerun-fleet") if sys.stderr.isatty() else None
     try:
@@ -132,8 +139,8 @@ def rerun_fleet(
     buses = len({r.bus for r in runs})
     click.echo(
         f"rerun-fleet: {len(runs)} clip(s) of {buses} bus(es), {frames} frames, on {done.workers} worker(s) in "
-        f"{done.seconds:.1f} s ({len(runs) / max(done.seconds, 1e-9):.2f} clips/s); {events} event(s) "
-        f"-> {done.label}/events"
+        f"{done.seconds:.1f} s ({len(runs) / max(done.replay_s, 1e-9):.2f} clips/s once the cluster was up); "
+        f"{events} event(s) -> {done.label}/events"
     )
     click.echo(f"note: {DOORS_NOTE}", err=True)
     if done.skipped:
@@ -146,9 +153,10 @@ def rerun_fleet(
     from replay.source import read_events
 
     new = read_events(SourceSpec(f"{done.label}/events", endpoint_url), EventQuery())
-    old = read_old(spec, runs, bus)
+    old = read_old(SourceSpec(done.old_events, endpoint_url), runs, bus)
     hours = {b: operating_hours(spec, replace(query, bus=b)) for b in sorted({r.bus for r in runs})}
-    for line in summary_lines(compare_fleet(old, new, runs, hours, tolerance)):
+    against = f"rerun {baseline}" if baseline else "the events the buses recorded"
+    for line in summary_lines(compare_fleet(old, new, runs, hours, tolerance), against):
         click.echo(line)
 
 

@@ -124,7 +124,7 @@ def compare_fleet(
     rows = old_by_clip(old, runs)
     buses: dict[str, Change] = {}
     for run in runs:
-        old_rows = old.take(rows[run.clip_id])
+        old_rows = old.take(pa.array(rows[run.clip_id], pa.int64()))  # typed: a clip may have no old events
         change = _clip_change(spans_from_table(old_rows), new_spans.get(run.clip_id, []), tolerance_s)
         after = _alerts(new.filter(pc.equal(new["clip"], run.clip_id))) or Alerts()  # new rows always count them
         change = replace(change, before=_alerts(old_rows), after=after)
@@ -162,12 +162,13 @@ def _alerts_text(alerts: Alerts | None) -> str:
 HEADER = ("bus", "clips", "before", "after", "added", "removed", "shifted", "level")
 
 
-def summary_lines(change: FleetChange) -> Iterator[str]:
+def summary_lines(change: FleetChange, against: str) -> Iterator[str]:
     """The fleet's line, its alerts, then one line per bus (alerts per operating hour, or counts without hours)."""
     f = change.fleet
     yield (
-        f"compare: {f.old} event(s) before, {f.new} after: {f.added} added, {f.removed} removed, {f.shifted} shifted "
-        f"(start moved > {change.tolerance_s:g} s), {f.relevelled} level changed, {f.unchanged} unchanged"
+        f"compare with {against}: {f.old} event(s) before, {f.new} after: {f.added} added, {f.removed} removed, "
+        f"{f.shifted} shifted (start moved > {change.tolerance_s:g} s), {f.relevelled} level changed, "
+        f"{f.unchanged} unchanged"
     )
     if f.hours:
         rates = f"; per operating hour {_rate(f.before, f.hours)} -> {_rate(f.after, f.hours)} over {f.hours:.2f} h"

@@ -178,3 +178,13 @@ def check_free(src: OpenedSource, where: Layout, label: str) -> None:
         done = any(i.base_name == MANIFEST for i in info)
         what = "holds an earlier rerun" if done else "holds files of a rerun that did not finish"
         raise ReplayError(f"{label}: {what}; choose another --name")
+
+
+def check_baseline(src: OpenedSource, where: Layout) -> None:
+    """An earlier rerun to compare with must be complete (its manifest is written last)."""
+    try:
+        done = src.fs.get_file_info(f"{where.rerun}/{MANIFEST}").type == pafs.FileType.File
+    except OSError as exc:
+        raise ReplayError(f"{shown(src, where.rerun)}: cannot be read: {first_line(exc)}") from None
+    if not done:
+        raise ReplayError(f"--baseline: no finished rerun at {shown(src, where.rerun)}")
