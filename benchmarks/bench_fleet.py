@@ -12,6 +12,9 @@ clips/s   clips / the time from the first clip submitted to the last result in (
 overhead  per clip, the replay time times the workers, less what the workers spent inside the pipeline, divided
           by the clips: fetching, the sidecar, the model's first load on each worker, Dask's scheduling. It is what a
           coarser task (one bus-day of clips) could save at most.
+compare   what a rerun on clips changes by itself: the recording's own config rerun on its clips against the events
+          the daemon wrote live, then the new config against the buses' events and against that own-config rerun
+          (`--baseline`).
 The machine is shared (2 cores, other engineers' tests): rounds alternate 1 and 2 workers, and the ratio is taken
 between the best of each.
 """
@@ -28,7 +31,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from replay.fleet import Engine, FleetSettings, run_fleet  # noqa: E402
+from edge.config import DEMO_CONFIG  # noqa: E402
+from replay.fleet import Engine, FleetRun, FleetSettings, run_fleet  # noqa: E402
+from replay.fleet_compare import compare_run, summary_lines  # noqa: E402
 from replay.query import EventQuery, SourceSpec  # noqa: E402
 from tests.conftest import demo_data, to_toml  # noqa: E402
 from tests.fleet_clips import copy_as_bus, narrow_right_zone, record_store  # noqa: E402
@@ -38,9 +43,26 @@ def _nothing(_: int) -> None:
     pass
 
 
+def _settings(store: Path, config: Path, workers: int, name: str, baseline: str | None = None) -> FleetSettings:
+    events = SourceSpec(str(store / "events"))
+    return FleetSettings(config, events, EventQuery(), name, Engine(workers=workers), baseline=baseline)
+
+
+def _compare(store: Path, config: Path, name: str, baseline: str | None) -> str:
+    """The comparison line of the finished rerun `name` against the buses' events or a baseline rerun."""
+    settings = _settings(store, config, 2, name, baseline)
+    done = RUNS[name]
+    old = SourceSpec(str(store / "reruns" / baseline / "events")) if baseline else settings.store
+    against = f"rerun {baseline}" if baseline else "the events the buses recorded"
+    lines = list(summary_lines(compare_run(done, old, settings, 0.5), against))
+    return f"{name}: {lines[0]}"
+
+
+RUNS: dict[str, FleetRun] = {}
+
+
 def one_run(store: Path, config: Path, workers: int, name: str) -> dict:
-    settings = FleetSettings(config, SourceSpec(str(store / "events")), EventQuery(), name, Engine(workers=workers))
-    done = run_fleet(settings, _nothing, _nothing)
+    done = RUNS[name] = run_fleet(_settings(store, config, workers, name), _nothing, _nothing)
     clips = len(done.runs)
     inside = sum(r.seconds for r in done.runs)
     return {
@@ -77,6 +99,13 @@ def main() -> None:
             for workers in (1, 2):
                 runs.append(one_run(store, config, workers, f"bench-{i}-{workers}"))
                 print(json.dumps(runs[-1]), flush=True)
+        own = DEMO_CONFIG  # what the daemon recorded with (its recorder and folders aside)
+        one_run(store, own, 2, "own")
+        compared = [
+            _compare(store, own, "own", None),
+            _compare(store, config, "bench-0-2", None),
+            _compare(store, config, "bench-0-2", "own"),
+        ]
     load_after = os.getloadavg()[0]
     best = {w: max((r for r in runs if r["workers"] == w), key=lambda r: r["clips_per_s"]) for w in (1, 2)}
     one, two = best[1], best[2]
@@ -91,6 +120,8 @@ def main() -> None:
         f"{one['total_s'] - one['replay_s']:.1f} s / {two['total_s'] - two['replay_s']:.1f} s"
     )
     print(f"machine load (1 min average, 2 cores): {load_before:.1f} before, {load_after:.1f} after")
+    for line in compared:
+        print(line)
     if args.json:
         args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
 

@@ -116,7 +116,7 @@ def rerun_fleet(
     """
     from replay import fleet
     from replay.clip_replay import DOORS_NOTE
-    from replay.fleet_compare import compare_fleet, read_old, summary_lines
+    from replay.fleet_compare import compare_run, summary_lines
     from replay.fleet_plan import check_name
 
     run_name = check_name(name if name is not None else config_path.stem)
@@ -149,14 +149,9 @@ def rerun_fleet(
             f"{done.skipped[0]}",
             err=True,
         )
-    from replay.budget import operating_hours
-    from replay.source import read_events
-
-    new = read_events(SourceSpec(f"{done.label}/events", endpoint_url), EventQuery())
-    old = read_old(SourceSpec(done.old_events, endpoint_url), runs, bus)
-    hours = {b: operating_hours(spec, replace(query, bus=b)) for b in sorted({r.bus for r in runs})}
     against = f"rerun {baseline}" if baseline else "the events the buses recorded"
-    for line in summary_lines(compare_fleet(old, new, runs, hours, tolerance), against):
+    change = compare_run(done, SourceSpec(done.old_events, endpoint_url), settings, tolerance)
+    for line in summary_lines(change, against):
         click.echo(line)
 
 

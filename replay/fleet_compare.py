@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +25,9 @@ import pyarrow.compute as pc
 from replay.clip_replay import ClipRun
 from replay.compare import Span, compare_spans, spans_from_table
 from replay.query import EventQuery, SourceSpec
+
+if TYPE_CHECKING:
+    from replay.fleet import FleetRun, FleetSettings
 
 _OLD_COLUMNS = ["event_id", "bus", "camera", "zone", "start_ts", "end_ts", "max_level", "info_alerts", "warning_alerts"]
 MARGIN_S = 60.0  # old events are read from a minute before the first clip: a clip starts before its first event
@@ -145,6 +149,19 @@ def read_old(spec: SourceSpec, runs: tuple[ClipRun, ...], bus: str | None) -> pa
         bus=bus,
     )
     return read_store(spec, query, _OLD_COLUMNS).table
+
+
+def compare_run(done: FleetRun, old_events: SourceSpec, settings: FleetSettings, tolerance_s: float) -> FleetChange:
+    """A finished rerun against `old_events` (the buses' events, or an earlier rerun's), with the operating hours of
+    the store's buses in the rerun's range."""
+    from replay.budget import operating_hours
+    from replay.source import read_events
+
+    new = read_events(SourceSpec(f"{done.label}/events", settings.store.endpoint_url), EventQuery())
+    old = read_old(old_events, done.runs, settings.query.bus)
+    buses = sorted({r.bus for r in done.runs})
+    hours = {bus: operating_hours(settings.store, replace(settings.query, bus=bus)) for bus in buses}
+    return compare_fleet(old, new, done.runs, hours, tolerance_s)
 
 
 def _rate(alerts: Alerts | None, hours: float | None) -> str:
