@@ -48,14 +48,13 @@ def _settings(store: Path, config: Path, workers: int, name: str, baseline: str 
     return FleetSettings(config, events, EventQuery(), name, Engine(workers=workers), baseline=baseline)
 
 
-def _compare(store: Path, config: Path, name: str, baseline: str | None) -> str:
-    """The comparison line of the finished rerun `name` against the buses' events or a baseline rerun."""
+def _compare(store: Path, config: Path, name: str, baseline: str | None) -> list[str]:
+    """What `rerun-fleet` prints for the finished rerun `name` against the buses' events or a baseline rerun."""
     settings = _settings(store, config, 2, name, baseline)
     done = RUNS[name]
     old = SourceSpec(str(store / "reruns" / baseline / "events")) if baseline else settings.store
     against = f"rerun {baseline}" if baseline else "the events the buses recorded"
-    lines = list(summary_lines(compare_run(done, old, settings, 0.5), against))
-    return f"{name}: {lines[0]}"
+    return [f"[{name}] {line}" for line in summary_lines(compare_run(done, old, settings, 0.5), against)]
 
 
 RUNS: dict[str, FleetRun] = {}
@@ -65,10 +64,12 @@ def one_run(store: Path, config: Path, workers: int, name: str) -> dict:
     done = RUNS[name] = run_fleet(_settings(store, config, workers, name), _nothing, _nothing)
     clips = len(done.runs)
     inside = sum(r.seconds for r in done.runs)
+    recorded_s = sum(r.end - r.start for r in done.runs)
     return {
         "workers": workers,
         "clips": clips,
         "frames": sum(r.frames for r in done.runs),
+        "clip_fps": round((sum(r.frames for r in done.runs) - clips) / recorded_s, 2),
         "replay_s": round(done.replay_s, 2),
         "total_s": round(done.seconds, 2),
         "clips_per_s": round(clips / done.replay_s, 3),
@@ -110,7 +111,8 @@ def main() -> None:
     best = {w: max((r for r in runs if r["workers"] == w), key=lambda r: r["clips_per_s"]) for w in (1, 2)}
     one, two = best[1], best[2]
     print(
-        f"fleet rerun: {one['clips']} clips of {one['frames'] // one['clips']} frames on average; "
+        f"fleet rerun: {one['clips']} clips of {one['frames'] // one['clips']} frames on average "
+        f"({one['clip_fps']:.1f} frames/s as recorded); "
         f"1 worker {one['clips_per_s']:.2f} clips/s, 2 workers {two['clips_per_s']:.2f} clips/s: "
         f"{two['clips_per_s'] / one['clips_per_s']:.2f}x (best of {args.rounds} each, same run)"
     )
@@ -120,8 +122,8 @@ def main() -> None:
         f"{one['total_s'] - one['replay_s']:.1f} s / {two['total_s'] - two['replay_s']:.1f} s"
     )
     print(f"machine load (1 min average, 2 cores): {load_before:.1f} before, {load_after:.1f} after")
-    for line in compared:
-        print(line)
+    for lines in compared:
+        print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
 
