@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from edge.config import Config
-    from replay.fleet_task import Shipment
+    from replay.fleet_task import ClipOutcome, Shipment
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,9 @@ def _check_cameras(clips: tuple[ClipRef, ...], config: Config) -> None:
         )
 
 
-def _gather(client: Client, ship: Shipment, clips: tuple[ClipRef, ...], advance: Callable[[int], None]) -> list:
+def _gather(
+    client: Client, ship: Shipment, clips: tuple[ClipRef, ...], advance: Callable[[int], None]
+) -> list[ClipOutcome]:
     """Every clip's outcome, once each, whatever order they finish in and however often a worker dies."""
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
@@ -189,7 +191,7 @@ def _gather(client: Client, ship: Shipment, clips: tuple[ClipRef, ...], advance:
         client.submit(run_clip, shared, clip, key=f"vigie-rerun-{token}-{clip.clip_id}", retries=RETRIES): clip
         for clip in clips
     }
-    outcomes: dict[str, object] = {}
+    outcomes: dict[str, ClipOutcome] = {}
     try:
         for future in as_completed(futures):
             clip = futures[future]
@@ -234,13 +236,13 @@ def run_fleet(settings: FleetSettings, on_start: Callable[[int], None], advance:
         submitted = time.perf_counter()
         outcomes = _gather(client, ship, listing.clips, advance)
         replay_s = time.perf_counter() - submitted
-    problems = [o for o in outcomes if o.problem]
+    runs = tuple(o.run for o in outcomes if o.run is not None)
+    problems = [o for o in outcomes if o.run is None]
     if problems:
         raise ReplayError(
             f"{len(problems)} of {len(outcomes)} clip(s) cannot be replayed, nothing written; "
             f"first: {problems[0].clip.clip_id}: {problems[0].problem}"
         )
-    runs = tuple(o.run for o in outcomes)
     model_id = ModelInfo(Path(ship.model_name), ship.model_sha256).model_id
     manifest = _manifest(settings, ship, model_id, runs, workers)
     record = RerunRecord(runs, model_id, config.events.location_decimals, text, manifest)
