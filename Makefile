@@ -36,6 +36,7 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/e2e.py
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_int8.py
+	$(BIN)/python benchmarks/bench_runtimes.py
 	$(BIN)/python benchmarks/bench_anonymise.py
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_upload.py

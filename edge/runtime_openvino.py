@@ -2,7 +2,7 @@
 
 Choices, each measured by benchmarks/bench_runtimes.py on this project's 2-core machine:
 - one compiled model per batch size (1 to MAX_BATCH) rather than one with a dynamic batch axis: with every shape
-  known, OpenVINO plans its memory and kernels once, and a frame costs less CPU (a third less at batch 1, a seventh
+  known, OpenVINO plans its memory and kernels once, and a frame costs less CPU (a third less at batch 1, a tenth
   at batch 4, int8). The price is paid at start (about a second of CPU per size) and in memory (OpenVINO with four
   compiled sizes adds about 220 MB more to the daemon than onnxruntime does);
 - the non-max-suppression Loop stays in the graph, and OpenVINO runs it as it is. It is about a tenth of an int8
