@@ -77,7 +77,9 @@ class DetectorConfig(StrictModel):
     # What runs the model (edge/runtime.py): "openvino" needs the `openvino` extra, and costs less CPU per frame
     # but more memory and start time (benchmarks/bench_runtimes.py).
     runtime: RuntimeName = "onnxruntime"
-    threads: Annotated[Int, Field(ge=1, le=16)] = 2
+    # Intra-op threads. One: a second thread shortens a batch's wall time but costs more CPU per frame on either
+    # runtime (bench_runtimes.py), and the capture threads and the recorder need the other core.
+    threads: Annotated[Int, Field(ge=1, le=16)] = 1
     # Boxes smaller than this fraction of the image height are ignored: too far away to be in a blind spot.
     min_height: Fraction = 0.04
 
