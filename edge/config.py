@@ -62,6 +62,8 @@ class BusConfig(StrictModel):
     width_m: Annotated[Finite, Field(gt=0, le=4)] = 2.55
 
 
+# What can run the person model (edge/runtime.py); each is the Python module of that name.
+RuntimeName = Literal["onnxruntime", "openvino"]
 # The bundled person models (models/*.md) and the score each one is operated at: the int8 model scores about 0.02
 # lower than the float one, and at 0.38 keeps 98 % of the float model's detections at 0.40 (its model card).
 BUNDLED_MODELS = {"int8": "person_ssdlite_int8.onnx", "fp32": "person_ssdlite.onnx"}
@@ -74,7 +76,12 @@ class DetectorConfig(StrictModel):
     model: LongText = "int8"
     # None: the bundled model's own operating threshold (above).
     score_threshold: Fraction | None = None
-    threads: Annotated[Int, Field(ge=1, le=16)] = 2
+    # What runs the model (edge/runtime.py): "openvino" needs the `openvino` extra, and costs less CPU per frame
+    # but more memory and start time (benchmarks/bench_runtimes.py).
+    runtime: RuntimeName = "onnxruntime"
+    # Intra-op threads. One: a second thread shortens a batch's wall time but costs more CPU per frame on either
+    # runtime (bench_runtimes.py), and the capture threads and the recorder need the other core.
+    threads: Annotated[Int, Field(ge=1, le=16)] = 1
     # Boxes smaller than this fraction of the image height are ignored: too far away to be in a blind spot.
     min_height: Fraction = 0.04
     # A camera none of whose zones can alert at what the bus is doing (edge/demand.py) is detected this many times a
