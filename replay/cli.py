@@ -268,6 +268,23 @@ def report(source: str, endpoint_url: str | None, query: EventQuery, output: Pat
             click.echo(line)
 
 
+@replay.command(short_help="Footage with known truth: real people walked along scripted paths.")
+@click.argument("scripts", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+def scenario(scripts: tuple[Path, ...], out: Path) -> None:
+    """Write, for each SCRIPT (TOML, see tests/scenarios/), NAME.mp4, the truth per person-stay (NAME.labels.csv)
+    and per frame (NAME.boxes.csv), and NAME.bus.toml, ready for `vigie replay rerun --labels`."""
+    from replay.scenario import generate, load_script
+
+    loaded = [(path, load_script(path)) for path in scripts]  # every script checked before any is rendered
+    for path, script in loaded:
+        files = generate(script, path.stem, out)
+        click.echo(
+            f"scenario {path.stem}: {files.frames} frames, {files.stays} person-stay(s) -> {files.video}; "
+            f"rerun with: vigie replay rerun --config {files.config} --out {out / path.stem} --labels {files.labels}"
+        )
+
+
 replay.add_command(export_opendata)
 replay.add_command(export_shared)
 replay.add_command(compact)
