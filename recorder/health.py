@@ -85,7 +85,8 @@ HEALTH_SCHEMA = pa.schema(
         pa.field("events_disk_free_mb", pa.float64()),
         pa.field("clips_disk_total_mb", pa.float64()),  # null with the recorder off
         pa.field("clips_disk_free_mb", pa.float64()),
-        pa.field("cameras", pa.list_(_CAMERA), nullable=False),
+        # "element": the item name the Parquet spec gives list members, so the schema reads back exactly.
+        pa.field("cameras", pa.list_(pa.field("element", _CAMERA, nullable=False)), nullable=False),
     ],
     metadata={"vigie.schema": SCHEMA_NAME},
 )
