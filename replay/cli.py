@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from replay.errors import ReplayError
+from replay.health_cli import fleet_status
 from replay.opendata.cli import export_opendata, export_shared
 from replay.options import day_start, filtered, make_query, source_options
 from replay.query import EventQuery, SourceSpec, parse_when
@@ -284,3 +285,4 @@ def report(source: str, endpoint_url: str | None, query: EventQuery, output: Pat
 
 replay.add_command(export_opendata)
 replay.add_command(export_shared)
+replay.add_command(fleet_status)
