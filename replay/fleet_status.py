@@ -8,10 +8,10 @@ Flags, and why each is drawn where it is:
   that is degraded, stalled or offline leaves a blind spot its zones cannot clear.
 - **alert rate**: a level's alerts per operating hour more than 3x, or less than a third of, the fleet's median for
   that level. The median is taken over the buses that operated at least an hour that day, so one broken bus cannot
-  move it; a ratio is used because routes differ in how many people walk by. Three times is far outside what routes
-  explain, yet a bus with few operating hours can land there by chance (four alerts expected, one seen, happens one
-  day in eleven), so the count must also be unlikely under the median rate: a Poisson tail below 1 in 1000, which
-  over a fleet of 50 buses and two levels leaves about one chance flag in ten days. A level whose median is zero, or
+  move it; a ratio is used because routes differ in how many people walk by, and 3x leaves them room. Yet a bus
+  with few operating hours can land that far by chance (four alerts expected, one seen, happens one day in
+  eleven), so the count must also be unlikely under the median rate: a Poisson tail below 1 in 1000, so a
+  normal bus is flagged by chance at most once in a thousand days per level. A level whose median is zero, or
   a fleet of fewer than three buses with an hour of operation, is not compared (the header says so).
 """
 
