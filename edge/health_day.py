@@ -163,13 +163,13 @@ class DailyHealth:
         self._cameras = list(cameras)
         self.writes: list[HealthWrite] = []  # to hand to the store; taken by `take`
         today = day_of(now)
-        if saved is not None and saved.bus_id != identity.bus_id:
+        if saved is not None and saved.identity.bus_id != identity.bus_id:
             saved = None  # another bus's state folder (a copied disk): its figures are not ours
         if saved is not None and saved.day < today and not saved.final_written:
             # The daemon was not running when that day ended: this is the first moment after it.
             self._close_saved(saved)
         if saved is None or saved.day != today:
-            saved = SavedDay(identity.bus_id, today, 0, False, now)
+            saved = SavedDay(identity, today, 0, False, now)
         self._day = saved
         self._part = RunPart(cameras, Cumulative(), dict.fromkeys(cameras, Status.STARTING))
         self._last = now
@@ -181,7 +181,7 @@ class DailyHealth:
 
     def _close_saved(self, saved: SavedDay) -> None:
         final = replace(saved, revision=saved.revision + 1, final_written=True)
-        summary = HealthSummary(self._identity, saved.day, final.revision, True, saved.through_ts, saved.figures)
+        summary = HealthSummary(saved.identity, saved.day, final.revision, True, saved.through_ts, saved.figures)
         self.writes.append(HealthWrite(summary, final))
 
     def observe(self, health: Health) -> None:
@@ -206,14 +206,15 @@ class DailyHealth:
             self.writes.append(HealthWrite(None, self._standing(now, counters())))
 
     def _standing(self, now: float, cum: Cumulative) -> SavedDay:
-        """The day's figures so far: earlier runs' and this one's."""
-        return replace(self._day, through_ts=now, figures=self._day.figures.plus(self._part.figures(cum)))
+        """The day's figures so far: earlier runs' and this one's, as this run describes it."""
+        figures = self._day.figures.plus(self._part.figures(cum))
+        return replace(self._day, identity=self._identity, through_ts=now, figures=figures)
 
     def _roll(self, through: float, cum: Cumulative, new_day_start: float) -> None:
         standing = self._standing(through, cum)
         done = replace(standing, revision=standing.revision + 1, final_written=True)
         summary = HealthSummary(self._identity, done.day, done.revision, True, through, done.figures)
-        self._day = SavedDay(self._identity.bus_id, day_of(new_day_start), 0, False, new_day_start)
+        self._day = SavedDay(self._identity, day_of(new_day_start), 0, False, new_day_start)
         self._part = self._part.next_day(cum)
         self.writes.append(HealthWrite(summary, self._day))
 

@@ -265,7 +265,7 @@ class SavedDay:
     """The day so far, kept in the state folder so that a restart (or a crash, up to the last save) carries on
     the day's figures instead of starting them again, and knows which revision comes next."""
 
-    bus_id: str
+    identity: Identity  # of the run that saved it: a day closed at a later start is described as it ran
     day: dt.date
     revision: int  # of the last summary written for this day (0: none yet)
     final_written: bool
@@ -289,7 +289,9 @@ def load_state(path: Path) -> SavedDay | None:
         fig = data.pop("figures")
         cameras = tuple(CameraDay(**c) for c in fig.pop("cameras"))
         figures = DayFigures(**fig, cameras=cameras)
-        return SavedDay(**{**data, "day": dt.date.fromisoformat(data["day"])}, figures=figures)
+        identity = Identity(**data.pop("identity"))
+        day = dt.date.fromisoformat(data.pop("day"))
+        return SavedDay(identity, day, **data, figures=figures)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -3,6 +3,7 @@ daemon's counters are plain values here. The real daemon's summary is tested in 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -150,12 +151,17 @@ def test_a_day_that_ended_while_the_daemon_was_stopped_gets_its_final_summary_at
     assert write.summary.final and write.summary.day == DAY1 and write.summary.revision == 2
     assert write.summary.figures == saved.figures and write.summary.through_ts == saved.through_ts
     assert write.state.final_written
+    # Described as the run that saved it ran, not as the one that closes it (a config changed overnight).
+    newer = DailyHealth(dataclasses.replace(ID, config_sha256="ee" * 32), CAMS, saved, MIDNIGHT + 3600).take()
+    assert newer[0].summary is not None and newer[0].summary.identity == ID
     # Once final, a later start leaves that day alone.
     assert DailyHealth(ID, CAMS, write.state, MIDNIGHT + 7200).take() == []
 
 
 def test_another_bus_state_is_not_carried() -> None:
-    other = SavedDay("bus-9999", DAY1, 3, False, NOON, DayFigures(operating_s=999, runs=4))
+    other = SavedDay(
+        dataclasses.replace(ID, bus_id="bus-9999"), DAY1, 3, False, NOON, DayFigures(operating_s=999, runs=4)
+    )
     c = start(NOON + 10, other)
     assert c.day.take() == []
     c.run(10)

@@ -90,7 +90,7 @@ def test_the_summary_holds_no_picture_no_person_and_no_place() -> None:
 
 def test_the_saved_day_reads_back_and_a_damaged_one_starts_the_day_afresh(tmp_path: Path) -> None:
     path = tmp_path / "state" / STATE_NAME
-    saved = SavedDay("bus-0412", DAY, 2, False, NOON, FIGURES)
+    saved = SavedDay(ID, DAY, 2, False, NOON, FIGURES)
     save_state(saved, path)
     assert load_state(path) == saved
     assert path.stat().st_mode & 0o777 == 0o600
@@ -105,9 +105,9 @@ def test_the_writer_waits_out_a_full_disk_and_writes_everything_in_order(full_di
     store = HealthStore(places)
     try:
         first = dataclasses.replace(SUMMARY, revision=1)
-        store.submit(HealthWrite(first, SavedDay("bus-0412", DAY, 1, False, NOON, FIGURES)))
-        store.submit(HealthWrite(None, SavedDay("bus-0412", DAY, 1, False, NOON + 600, FIGURES)))
-        store.submit(HealthWrite(SUMMARY, SavedDay("bus-0412", DAY, 3, False, NOON + 900, FIGURES)))
+        store.submit(HealthWrite(first, SavedDay(ID, DAY, 1, False, NOON, FIGURES)))
+        store.submit(HealthWrite(None, SavedDay(ID, DAY, 1, False, NOON + 600, FIGURES)))
+        store.submit(HealthWrite(SUMMARY, SavedDay(ID, DAY, 3, False, NOON + 900, FIGURES)))
         wait_until(lambda: store._failing, "the writer to meet the full disk")
         assert store.written == []
         assert not [p for p in full_disk.root.rglob("*") if p.is_file() and p.name != "filler"], "half a file left"
