@@ -174,12 +174,19 @@ class EventsConfig(StrictModel):
     # How long the bus operated (the denominator of alerts per operating hour). Default: `operating` beside `dir`,
     # as in the city's bucket (PREFIX/events, PREFIX/operating).
     operating_dir: ConfigPath | None = None
+    # The bus's daily health summaries (uptime, failures, alert rates, digests), sent by the uploader as the
+    # `health` dataset. Default: `health` beside `dir`.
+    health_dir: ConfigPath | None = None
     # A person who steps out of a zone and back in within this many seconds is still on the same stay (one event).
     stay_gap_s: Annotated[Finite, Field(ge=0, le=60)] = 1.5
 
 
 def operating_root(events: EventsConfig) -> Path:
     return events.operating_dir if events.operating_dir is not None else events.dir.parent / "operating"
+
+
+def health_root(events: EventsConfig) -> Path:
+    return events.health_dir if events.health_dir is not None else events.dir.parent / "health"
 
 
 class RecorderConfig(StrictModel):

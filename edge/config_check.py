@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from core.config_base import shown
-from edge.config import DEMO_CONFIG, Config, ConfigError, load_config, operating_root
+from edge.config import DEMO_CONFIG, Config, ConfigError, health_root, load_config, operating_root
 from edge.vehicle_log import VehicleLogError, read_log
 
 MAX_PROBLEMS = 50  # a file of ten thousand unknown keys gets the first ones, then a count
@@ -131,6 +131,7 @@ def check_folders(cfg: Config) -> list[str]:
     own = {
         "events.dir": cfg.events.dir,
         "events.operating_dir": operating_root(cfg.events),
+        "events.health_dir": health_root(cfg.events),
         "recorder.dir": cfg.recorder.dir,
         "recorder.state_dir": cfg.recorder.state_dir,
     }

@@ -14,6 +14,7 @@ import click
 
 from replay.errors import ReplayError
 from replay.fleet_cli import compact, sql
+from replay.health_cli import fleet_status
 from replay.opendata.cli import export_opendata, export_shared
 from replay.options import day_start, filtered, make_query, source_options
 from replay.progress import Progress
@@ -289,3 +290,4 @@ replay.add_command(export_opendata)
 replay.add_command(export_shared)
 replay.add_command(compact)
 replay.add_command(sql)
+replay.add_command(fleet_status)

@@ -343,6 +343,7 @@ def path_cases(rng: random.Random) -> list[Case]:
     folders = [
         "events.dir",
         "events.operating_dir",
+        "events.health_dir",
         "recorder.dir",
         "recorder.state_dir",
         "upload.state_dir",
@@ -371,6 +372,7 @@ def path_cases(rng: random.Random) -> list[Case]:
         Case("shared folder", "recorder.state_dir", _inside("recorder.state_dir", "events.dir"), "state in events"),
         Case("shared folder", "recorder.dir", _inside("events.dir", "recorder.dir"), "events in clips"),
         Case("shared folder", "events.operating_dir", _same("events.operating_dir", "events.dir"), "operating"),
+        Case("shared folder", "events.health_dir", _same("events.health_dir", "events.dir"), "health"),
     ]
     cases += [Case("bad vehicle log", "vehicle.log", log_file(v), k) for k, v in BAD_LOGS.items()]
     return cases
