@@ -6,6 +6,7 @@ Shared by tests/test_riders.py and benchmarks/bench_riders.py.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,15 +44,20 @@ def matched(truth: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return hit
 
 
-def found_by_kind(detector: PersonDetector, truth: list[Labelled]) -> dict[str, tuple[int, int, list[str]]]:
-    """Per kind: people found, people labelled, and the images where one was missed."""
+def person_boxes(detector: PersonDetector) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda image: detector.detect([image])[0].xyxy
+
+
+def found_by_kind(
+    boxes_of: Callable[[np.ndarray], np.ndarray], truth: list[Labelled]
+) -> dict[str, tuple[int, int, list[str]]]:
+    """Per kind: people found by `boxes_of` (an image's person boxes), people labelled, images with a miss."""
     found = dict.fromkeys(KINDS, 0)
     total = dict.fromkeys(KINDS, 0)
     missed: dict[str, list[str]] = {k: [] for k in KINDS}
     for name in sorted({t.image for t in truth}):
         people = [t for t in truth if t.image == name]
-        dets = detector.detect([cv2.imread(str(RIDERS / name))])[0]
-        hits = matched(np.array([p.box for p in people], np.float32), dets.xyxy)
+        hits = matched(np.array([p.box for p in people], np.float32), boxes_of(cv2.imread(str(RIDERS / name))))
         for person, hit in zip(people, hits, strict=True):
             total[person.kind] += 1
             found[person.kind] += int(hit)

@@ -9,7 +9,7 @@ import pytest
 from edge.config import DetectorConfig
 from edge.detector import PersonDetector
 
-from .riders import KINDS, RIDERS, found_by_kind, labels
+from .riders import KINDS, RIDERS, found_by_kind, labels, person_boxes
 
 MIN_HEIGHT_PX = 60  # the labelling rule: every person at least this tall
 
@@ -33,7 +33,7 @@ def test_every_image_has_a_rider() -> None:
 
 @pytest.mark.parametrize("model", ["int8", "fp32"])
 def test_riders_are_found_no_less_often_than_pedestrians(model: str) -> None:
-    result = found_by_kind(PersonDetector(DetectorConfig(model=model)), labels())
+    result = found_by_kind(person_boxes(PersonDetector(DetectorConfig(model=model))), labels())
     (riders, n_riders, _), (pedestrians, n_pedestrians, _) = result["rider"], result["pedestrian"]
     assert n_riders >= 10 and n_pedestrians >= 20
     assert riders / n_riders >= pedestrians / n_pedestrians, result
