@@ -16,9 +16,10 @@ The camera, roughly a 1/2.7" colour sensor of a bus side camera: 2.8 um pixels, 
 of white light, and about 1.2e16 visible photons per second per m2 per lux of white light. Image-plane illuminance
 of a Lambertian surface of reflectance R is E x R x T / (4 N^2), hence ELECTRONS_PER_LUX ~ 35. A 11,000 e- full well
 read at a gain capped at 24 dB (16x) reaches white at ~700 e-, so the camera is exposed right down to CAP_LUX ~ 20
-lux and is one stop under at 10 lux. Street lighting gives 5-20 lux on a pavement (EN 13201 P classes), so the
-levels below go from 20 lux down to 2.5 lux. Left out, and said where the results are quoted: the camera's own noise
-reduction (which would help), uneven light (lamps, headlights, glare) and motion blur.
+lux and is one stop under at 10 lux. Street lighting gives a pavement 2-15 lux on average (EN 13201 P classes), so
+the levels go from 20 lux down to a fraction of a lux (benchmarks/bench_night.py: 20 to 0.3 lux). Left out, and
+said where the results are quoted: the camera's own noise reduction (which would help), uneven light (lamps,
+headlights, glare) and motion blur.
 """
 
 from __future__ import annotations
@@ -46,9 +47,6 @@ ELECTRONS_PER_LUX = (
 FULL_SCALE_E = 700.0  # electrons that read as white at the gain cap (11,000 e- full well, 24 dB gain)
 READ_NOISE_E = 3.0
 CAP_LUX = FULL_SCALE_E / ELECTRONS_PER_LUX  # ~20 lux: below this the picture darkens
-
-# Scene illuminance of each level, lux: a lit main street down to a poorly lit side street.
-NIGHT_LUX = (20.0, 10.0, 5.0, 2.5)
 
 
 def to_linear(frame: np.ndarray) -> np.ndarray:
