@@ -26,7 +26,7 @@ import numpy as np
 
 from core.types import Status
 from recorder.clipfile import ClipFile, FrameMeta, clean_partials, clip_folder
-from recorder.clips import ClipEnd, ClipStart, coverage
+from recorder.clips import COMPLETE, ClipEnd, ClipStart, coverage
 from recorder.lifeline import Lifeline
 from recorder.retention import RetentionPolicy, enforce
 from recorder.ring import FrameRing, RingSpec
@@ -37,7 +37,6 @@ _IDLE = object()
 JPEG_QUALITY = 90
 MAX_LAG_S = 1.0  # pre-roll only: a frame older than this is not worth keeping unless a clip is open
 BACKLOG_S = 10.0  # frames of open clips waiting to be blurred and written, per camera, in clip-rate seconds
-COMPLETE = 0.95  # an event whose clip shows less than this fraction of its moments is reported incomplete
 STOP_GRACE_S = 3.0  # at shutdown, frames still in the ring are worth this long to write
 RETENTION_EVERY_S = 60.0
 ANONYMISE_BATCH = 8

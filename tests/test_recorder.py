@@ -17,10 +17,9 @@ import pytest
 
 from core.types import Event, Level, Side, VehicleState
 from recorder.audit import AuditError, read_log, record_access
-from recorder.clips import ClipPlanner, ClipStart, EventSpan, coverage
+from recorder.clips import COMPLETE, ClipPlanner, ClipStart, EventSpan, coverage
 from recorder.retention import RetentionPolicy, enforce
 from recorder.wal import EventWal, pending_events
-from recorder.worker import COMPLETE
 
 from .conftest import assert_every_alert_has_its_event
 from .test_daemon import Listener, endpoint_of
