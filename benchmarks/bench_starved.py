@@ -154,7 +154,8 @@ def main() -> None:
                 print(line(f"{scenario}, {name}:", results[name]), flush=True)
             if len(results) == 2:
                 after, before = results["this tree"].shown_share, results["before"].shown_share
-                print(f"{scenario}: events' seconds shown, this tree / before = {after / max(before, 1e-9):.1f}x")
+                ratio = f"{after / before:.1f}x" if before >= 0.005 else "n/a (before showed none)"
+                print(f"{scenario}: events' seconds shown, this tree / before = {ratio}")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """The daemon's end of the recorder: hands frames over without ever waiting, and watches the recorder's health.
 
-Per frame the daemon pays one copy into shared memory and one small non-blocking queue put. If the recorder is slow
-(a slow disk, a burst of clips) the queue fills and messages are dropped and counted; if it crashes, alerts go on,
-`health` says so, and it is restarted with backoff. A failure of this end (an exception out of `submit`) is handled
-the same way, since the recorder may then disagree with the planner about which clips are open. Clip ids are decided
-here (recorder.clips), so event rows can name their clip even when the recorder is behind.
+Per frame the daemon pays one copy into shared memory and one small non-blocking queue put. A recorder that falls
+behind (starved of CPU, a slow disk, a burst of clips) is sent less: no pre-roll, and a frame a second of open clips;
+if its queue still fills, messages are dropped and counted; if it crashes, alerts go on, `health` says so, and it is
+restarted with backoff. A failure of this end (an exception out of `submit`) is handled the same way, since the
+recorder may then disagree with the planner about which clips are open. Clip ids are decided here (recorder.clips),
+so event rows can name their clip even when the recorder is behind.
 """
 
 from __future__ import annotations
