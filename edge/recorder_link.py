@@ -287,12 +287,18 @@ class RecorderLink:
                 for msg in [*self._control, *ends, None]:
                     self._inbox.put(msg, timeout=1.0)
         self._process.join(timeout=10)
-        if self._process.is_alive():
+        stopped = self._process.is_alive()
+        if stopped:
             self._process.terminate()
             self._process.join(timeout=5)
-        if self._process.exitcode != 0 and not self._process.is_alive():
-            # Stopped mid-clip (starved of CPU, most likely): its unfinished files are no clip, and nobody else
-            # will remove them before the next start. Their events read as having their clip missing.
+        if self._process.is_alive():
+            # Starved of CPU, a dying process can take longer than this to tear down its memory.
+            self._process.kill()
+            self._process.join(timeout=5)
+        if stopped or self._process.exitcode != 0:
+            # Stopped or died mid-clip (starved of CPU, most likely): its unfinished files are no clip, and nobody
+            # else would remove them before the next start; their events read as having their clip missing. A
+            # process sent a fatal signal writes nothing more, even before it is gone.
             removed = clean_partials(self._settings.root)
             if removed:
                 log.warning("recorder stopped before finishing %d clip file(s); removed them", removed)

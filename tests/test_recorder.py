@@ -167,6 +167,8 @@ def assert_clips_say_what_they_show(var: Path) -> None:
     busy with other work may starve the recorder: losing frames is allowed, hiding it is not."""
     rows = {r["event_id"]: r for r in ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()}
     assert rows and None not in {r["clip"] for r in rows.values()}
+    leftovers = [p.name for p in var.rglob(".*") if p.is_file()]
+    assert not leftovers, f"temporary files left: {leftovers}"
     videos = {p.stem: p for p in (var / "clips").rglob("*.mp4")}
     for stem, video in videos.items():
         sidecar = pq.read_table(video.with_name(f"{stem}.frames.parquet"))
@@ -197,7 +199,6 @@ def assert_clips_say_what_they_show(var: Path) -> None:
         assert told[event_id]["clip_shown_s"] == pytest.approx(shown * (span.end_ts - span.start_ts), abs=0.02)
     pixel_files = [p for p in var.rglob("*") if p.suffix.lower() in PIXEL_SUFFIXES]
     assert sorted(pixel_files) == sorted(videos.values())
-    assert not [p for p in var.rglob(".*") if p.is_file()]  # no leftover temporary file
 
 
 def run_demo(config: Path, seconds: int = 15) -> None:
