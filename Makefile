@@ -49,6 +49,7 @@ bench: $(BIN)/.installed test-services
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_upload.py
 	$(BIN)/python benchmarks/bench_display.py
+	$(BIN)/python benchmarks/bench_starved.py
 
 # Static checks are a gate: .ci/run runs this before the tests.
 LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage

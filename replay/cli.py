@@ -36,22 +36,34 @@ def replay() -> None:
     """Look back at recorded events and rerun footage through the daemon's pipeline."""
 
 
+_CLIPS_HELP = "The recorder's clips (a folder, or s3://bucket/prefix/clips): how much of each event its clip shows."
+
+
 @replay.command("list")
 @source_options(with_filters=True)
+@click.option("--clips", default="var/clips", show_default=True, help=_CLIPS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of a table.")
 @filtered
-def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_json: bool) -> None:
-    """List events, oldest first."""
+def list_events(source: str, endpoint_url: str | None, query: EventQuery, clips: str, as_json: bool) -> None:
+    """List events, oldest first. The clip column: the share of the event its clip shows, `missing`, `writing`,
+    `-` (no clip) or `?` (no clips folder here)."""
+    from replay.clipcover import open_shelf
     from replay.source import read_store
     from replay.tiers import stale_note
     from replay.views import TABLE_COLUMNS, json_lines, table_lines
 
-    # The table shows ten columns: reading only those halves the work on a fleet-year of files.
-    columns = None if as_json else [c for _, c, _ in TABLE_COLUMNS]
+    # The table shows ten columns (and its clip column needs two more): reading only those halves the work on a
+    # fleet-year of files.
+    columns = None if as_json else [*(c for _, c, _ in TABLE_COLUMNS), "end_ts", "clip"]
     read = read_store(SourceSpec(source, endpoint_url), query, columns)
     if note := stale_note(read.plan):
         click.echo(note, err=True)
-    text = "\n".join((json_lines if as_json else table_lines)(read.table))
+    shelf = open_shelf(SourceSpec(clips, endpoint_url))
+    covers = None
+    if shelf.src is not None:  # a call per row, only when there are clips to look at
+        rows = read.table.select(["event_id", "bus_id", "start_ts", "end_ts", "clip"]).to_pylist()
+        covers = [shelf.cover(row) for row in rows]
+    text = "\n".join((json_lines if as_json else table_lines)(read.table, covers))
     if text:  # one write: a line at a time costs seconds on a fleet-year
         click.echo(text)
 
@@ -62,10 +74,19 @@ def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_jso
 @click.option("--from", "from_", metavar="WHEN", help="Search only from this day on (faster on a large store).")
 @click.option("--to", metavar="WHEN", help="Search only up to this day.")
 @click.option("--bus", help="Search only this bus.")
+@click.option("--clips", default="var/clips", show_default=True, help=_CLIPS_HELP)
 def show(
-    event_id: str, source: str, endpoint_url: str | None, from_: str | None, to: str | None, bus: str | None
+    event_id: str,
+    source: str,
+    endpoint_url: str | None,
+    from_: str | None,
+    to: str | None,
+    bus: str | None,
+    clips: str,
 ) -> None:
-    """Everything known about one event."""
+    """Everything known about one event, and how much of it its clip shows."""
+    from core.types import ClipState
+    from replay.clipcover import cover_line, open_shelf
     from replay.source import find_event
     from replay.views import event_lines
 
@@ -73,7 +94,10 @@ def show(
     # The date bounds only choose folders to search; an event is found by id whatever time it started.
     query = EventQuery(start=day_start(base.start), end=base.end, bus=bus, event_id=event_id.strip().lower())
     found = find_event(SourceSpec(source, endpoint_url), query)
-    for line in event_lines(found.row, found.path):
+    cover = open_shelf(SourceSpec(clips, endpoint_url)).cover(found.row)
+    text = cover_line(cover, found.row.get("clip"), clips)
+    renderable = cover.state in (ClipState.COMPLETE, ClipState.INCOMPLETE, ClipState.UNCHECKED)
+    for line in event_lines(found.row, found.path, text, renderable and bool(found.row.get("clip"))):
         click.echo(line)
 
 
