@@ -13,7 +13,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -27,7 +26,7 @@ from core.types import Event, Health, Level, Status
 from edge.config import Config
 from edge.demand import period_due
 from edge.pipeline import FrameResult
-from recorder.clipfile import FrameMeta, clean_partials
+from recorder.clipfile import FrameMeta, ZoneState, clean_partials
 from recorder.clips import COVER_HALF_S, ClipEnd, ClipPlanner, ClipStart
 from recorder.retention import RetentionPolicy
 from recorder.ring import FrameRing, remove_stale, ring_name
@@ -45,18 +44,16 @@ BEHIND_S = 2.0
 BEHIND_PERIOD_S = 2 * COVER_HALF_S * 0.9  # a little under a second: capture jitter must not open 1 s gaps
 
 
-def zones_json(result: FrameResult) -> str:
+def zone_states(result: FrameResult) -> tuple[ZoneState, ...]:
     levels = {a.zone: a for a in result.alerts}
-    return json.dumps(
-        [
-            {
-                "zone": hits.zone,
-                "level": Level(levels[hits.zone].level).label if hits.zone in levels else "none",
-                "track_ids": list(hits.track_ids),
-                "nearest_m": min((d for d in hits.distances_m if d == d), default=None),
-            }
-            for hits in result.zone_hits
-        ]
+    return tuple(
+        ZoneState(
+            zone=hits.zone,
+            level=Level(levels[hits.zone].level).label if hits.zone in levels else "none",
+            track_ids=tuple(hits.track_ids),
+            nearest_m=min((d for d in hits.distances_m if d == d), default=None),
+        )
+        for hits in result.zone_hits
     )
 
 
@@ -210,7 +207,7 @@ class RecorderLink:
             ts=frame.t_capture,
             boxes=result.tracks.detections.xyxy,
             track_ids=tuple(int(t) for t in result.tracks.track_id),
-            zones_json=zones_json(result),
+            zones=zone_states(result),
             speed_kmh=result.vehicle.speed_kmh,
             indicator=result.vehicle.indicator.value,
         )

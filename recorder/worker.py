@@ -278,7 +278,7 @@ class Recorder:
                 "bus_id": self._s.bus_id,
                 "frames_lost": clip.lost,
                 "frames_thinned": clip.backlog.thinned,
-                "events": events,  # each event's span and the fraction of it the clip shows (vigie.clip-frames/2)
+                "events": events,  # each event's span and the fraction of it the clip shows (clip-frames/2 on)
                 "complete": all(e["coverage"] >= COMPLETE for e in events) if events else None,
                 **self._s.cameras.get(clip.camera, {}),
             }
