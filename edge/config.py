@@ -62,6 +62,8 @@ class BusConfig(StrictModel):
     width_m: Annotated[Finite, Field(gt=0, le=4)] = 2.55
 
 
+# What can run the person model (edge/runtime.py); each is the Python module of that name.
+RuntimeName = Literal["onnxruntime", "openvino"]
 # The bundled person models (models/*.md) and the score each one is operated at: the int8 model scores about 0.02
 # lower than the float one, and at 0.38 keeps 98 % of the float model's detections at 0.40 (its model card).
 BUNDLED_MODELS = {"int8": "person_ssdlite_int8.onnx", "fp32": "person_ssdlite.onnx"}
@@ -69,17 +71,33 @@ BUNDLED_THRESHOLDS = {"int8": 0.38, "fp32": 0.40}
 CUSTOM_THRESHOLD = 0.40
 
 
+class LowLightConfig(StrictModel):
+    """Dark frames are averaged down and brightened before detection (edge/lowlight.py)."""
+
+    # "auto": frames whose mean luma is below below_luma; "off": every frame as in daylight.
+    mode: Literal["auto", "off"] = "auto"
+    # Mean luma, 0-255, of the frame. The demo footage (daylight) is about 117; the path won recall below ~50 and
+    # lost it on bright frames (benchmarks/bench_night.py).
+    below_luma: Annotated[Finite, Field(gt=0, le=255)] = 50.0
+
+
 class DetectorConfig(StrictModel):
     # "int8" (default: 2.2x less CPU), "fp32", or the path of another ONNX model with the same inputs and outputs.
     model: LongText = "int8"
     # None: the bundled model's own operating threshold (above).
     score_threshold: Fraction | None = None
-    threads: Annotated[Int, Field(ge=1, le=16)] = 2
+    # What runs the model (edge/runtime.py): "openvino" needs the `openvino` extra, and costs less CPU per frame
+    # but more memory and start time (benchmarks/bench_runtimes.py).
+    runtime: RuntimeName = "onnxruntime"
+    # Intra-op threads. One: a second thread shortens a batch's wall time but costs more CPU per frame on either
+    # runtime (bench_runtimes.py), and the capture threads and the recorder need the other core.
+    threads: Annotated[Int, Field(ge=1, le=16)] = 1
     # Boxes smaller than this fraction of the image height are ignored: too far away to be in a blind spot.
     min_height: Fraction = 0.04
     # A camera none of whose zones can alert at what the bus is doing (edge/demand.py) is detected this many times a
     # second instead of at its full rate (at least recorder.clip_fps when recording). 0: every frame, always.
     idle_fps: Annotated[Finite, Field(ge=0, le=60)] = 2.0
+    low_light: LowLightConfig = LowLightConfig()
 
     @property
     def model_path(self) -> Path:
@@ -167,12 +185,19 @@ class EventsConfig(StrictModel):
     # How long the bus operated (the denominator of alerts per operating hour). Default: `operating` beside `dir`,
     # as in the city's bucket (PREFIX/events, PREFIX/operating).
     operating_dir: ConfigPath | None = None
+    # The bus's daily health summaries (uptime, failures, alert rates, digests), sent by the uploader as the
+    # `health` dataset. Default: `health` beside `dir`.
+    health_dir: ConfigPath | None = None
     # A person who steps out of a zone and back in within this many seconds is still on the same stay (one event).
     stay_gap_s: Annotated[Finite, Field(ge=0, le=60)] = 1.5
 
 
 def operating_root(events: EventsConfig) -> Path:
     return events.operating_dir if events.operating_dir is not None else events.dir.parent / "operating"
+
+
+def health_root(events: EventsConfig) -> Path:
+    return events.health_dir if events.health_dir is not None else events.dir.parent / "health"
 
 
 class RecorderConfig(StrictModel):

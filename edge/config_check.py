@@ -1,10 +1,10 @@
 """The one check `vigie check-config` and `vigie run` share: the config, then what it says about this machine's disk.
 
 Parsing (edge/config.py) proves a config is well formed. This proves it can run here: the files it names exist and
-read correctly (the model, the vehicle log, file cameras), and every folder the daemon or the uploader will write to
-is a folder, or can be created, and is writable. `run` calls it before it opens anything, so a config that passes
-`check-config` cannot stop the daemon at start, or let it run writing nothing, for a reason the check could see.
-Nothing here creates or changes a file.
+read correctly (the model, the vehicle log, file cameras), the library that runs the model imports, and every folder
+the daemon or the uploader will write to is a folder, or can be created, and is writable. `run` calls it before it
+opens anything, so a config that passes `check-config` cannot stop the daemon at start, or let it run writing nothing,
+for a reason the check could see. Nothing here creates or changes a file.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from core.config_base import shown
-from edge.config import DEMO_CONFIG, Config, ConfigError, load_config, operating_root
+from edge.config import DEMO_CONFIG, Config, ConfigError, health_root, load_config, operating_root
 from edge.vehicle_log import VehicleLogError, read_log
 
 MAX_PROBLEMS = 50  # a file of ten thousand unknown keys gets the first ones, then a count
@@ -23,7 +23,7 @@ def checked_config(path: Path | None) -> Config:
     """The config in `path` (default: the demo), or ConfigError listing every problem, one `key.path: message` each."""
     path = Path(path) if path is not None else DEMO_CONFIG
     cfg = load_config(path)
-    problems = check_files(cfg) + check_folders(cfg)
+    problems = check_files(cfg) + check_runtime(cfg) + check_folders(cfg)
     if problems:
         raise ConfigError(str(path), problems)
     return cfg
@@ -74,6 +74,15 @@ def check_files(cfg: Config) -> list[str]:
     return problems
 
 
+def check_runtime(cfg: Config) -> list[str]:
+    """The library that runs the model must import here: `runtime = "openvino"` needs the `openvino` extra."""
+    # Imported here, not at the top: loading the CLI must not load a model runtime (tests/test_cli_imports.py).
+    from edge.runtime import runtime_problem
+
+    problem = runtime_problem(cfg.detector.runtime)
+    return [f"detector.runtime: {problem}"] if problem else []
+
+
 def _writable(folder: Path) -> bool:
     return os.access(folder, os.W_OK | os.X_OK)
 
@@ -122,6 +131,7 @@ def check_folders(cfg: Config) -> list[str]:
     own = {
         "events.dir": cfg.events.dir,
         "events.operating_dir": operating_root(cfg.events),
+        "events.health_dir": health_root(cfg.events),
         "recorder.dir": cfg.recorder.dir,
         "recorder.state_dir": cfg.recorder.state_dir,
     }

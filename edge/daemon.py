@@ -24,6 +24,7 @@ from edge.bus import AlertBus, shown_level
 from edge.capture import CameraCounters, CameraReader, FrameHub
 from edge.config import Config, operating_root
 from edge.detector import PersonDetector
+from edge.fleet_health import FleetHealth, read_counters
 from edge.pipeline import FrameResult, Pipeline
 from edge.policy import ZoneKey
 from edge.recorder_link import RecorderLink
@@ -126,6 +127,7 @@ class Stages:
     writer: EventWriter
     watch: CameraWatch
     recorder: RecorderLink | None
+    fleet: FleetHealth
 
 
 class Daemon:
@@ -160,6 +162,8 @@ class Daemon:
         pipeline = Pipeline(cfg, detector, vehicle)
         watch = CameraWatch([c.name for c in cfg.cameras])
         self.stats = RunStats()
+        # The day's health summary counts from the daemon's own counters; read only at midnight, checkpoints and stop.
+        fleet = FleetHealth(cfg, detector.info, lambda: read_counters(hub, self.stats, writer, vehicle), time.time())
         for r in readers:
             r.start()
         if cfg.alerts.mode == "log":
@@ -170,7 +174,7 @@ class Daemon:
         else:
             self.options.echo(f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, alerts on {cfg.alerts.endpoint}")
         try:
-            self._loop(Stages(hub, pipeline, bus, writer, watch, recorder))
+            self._loop(Stages(hub, pipeline, bus, writer, watch, recorder, fleet))
         finally:
             for r in readers:
                 r.stop()
@@ -184,7 +188,8 @@ class Daemon:
             vehicle.close()
             if isinstance(vehicle, ZmqVehicle):
                 self.stats.vehicle = vehicle.counts()
-            summary = self.stats.summary(hub.counters)  # before the wait below: it is not part of the run
+            summary = self.stats.summary(hub.counters)  # before the waits below: they are not part of the run
+            fleet.stop(time.time())  # after the writer: its final counts (events dropped) are in the summary
             # A reader still inside an FFmpeg open or read (a hung camera) when the interpreter finalises crashes
             # the process (SIGSEGV or abort as its thread unwinds through OpenCV): wait for each to leave, which
             # its open/read timeouts bound. They were all stopped above, so they wind down together.
@@ -223,6 +228,7 @@ class Daemon:
                 + self._vehicle_health(st.pipeline.vehicle)
             )
             health += self._vehicle_rejections(st.pipeline.vehicle) + st.writer.health()
+            st.fleet.step(time.time(), health)
             for h in health:
                 st.bus.health(h)
                 self.options.echo(f"health  {h.camera}: {h.status} ({h.detail})")

@@ -1,10 +1,11 @@
 """The daemon's end of the recorder: hands frames over without ever waiting, and watches the recorder's health.
 
-Per frame the daemon pays one copy into shared memory and one small non-blocking queue put. If the recorder is slow
-(a slow disk, a burst of clips) the queue fills and messages are dropped and counted; if it crashes, alerts go on,
-`health` says so, and it is restarted with backoff. A failure of this end (an exception out of `submit`) is handled
-the same way, since the recorder may then disagree with the planner about which clips are open. Clip ids are decided
-here (recorder.clips), so event rows can name their clip even when the recorder is behind.
+Per frame the daemon pays one copy into shared memory and one small non-blocking queue put. A recorder that falls
+behind (starved of CPU, a slow disk, a burst of clips) is sent less: no pre-roll, and a frame a second of open clips;
+if its queue still fills, messages are dropped and counted; if it crashes, alerts go on, `health` says so, and it is
+restarted with backoff. A failure of this end (an exception out of `submit`) is handled the same way, since the
+recorder may then disagree with the planner about which clips are open. Clip ids are decided here (recorder.clips),
+so event rows can name their clip even when the recorder is behind.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
-import json
 import logging
 import multiprocessing as mp
 import os
@@ -26,8 +26,8 @@ from core.types import Event, Health, Level, Status
 from edge.config import Config
 from edge.demand import period_due
 from edge.pipeline import FrameResult
-from recorder.clipfile import FrameMeta
-from recorder.clips import ClipEnd, ClipPlanner, ClipStart
+from recorder.clipfile import FrameMeta, ZoneState, clean_partials
+from recorder.clips import COVER_HALF_S, ClipEnd, ClipPlanner, ClipStart
 from recorder.retention import RetentionPolicy
 from recorder.ring import FrameRing, remove_stale, ring_name
 from recorder.worker import RecorderSettings, RecorderStatus, RingAttach, describe_camera, run
@@ -36,21 +36,33 @@ log = logging.getLogger(__name__)
 
 RING_SECONDS = 2.0  # transit only: the recorder copies frames out (to its JPEG pre-roll) well within this
 STARTUP_WAIT_S = 15.0
+# A recorder with this many seconds of writing waiting, or that leaves the ring's worth of messages unread, is behind:
+# the daemon stops sending it pre-roll (frames of cameras with no clip open) and sends open clips one frame a second,
+# the slowest rate at which every moment of an event is still within COVER_HALF_S of a frame. What it no longer
+# sends costs the recorder nothing; frames it would send anyway would be dropped there, after a copy and a JPEG.
+BEHIND_S = 2.0
+BEHIND_PERIOD_S = 2 * COVER_HALF_S * 0.9  # a little under a second: capture jitter must not open 1 s gaps
 
 
-def zones_json(result: FrameResult) -> str:
+def zone_states(result: FrameResult) -> tuple[ZoneState, ...]:
     levels = {a.zone: a for a in result.alerts}
-    return json.dumps(
-        [
-            {
-                "zone": hits.zone,
-                "level": Level(levels[hits.zone].level).label if hits.zone in levels else "none",
-                "track_ids": list(hits.track_ids),
-                "nearest_m": min((d for d in hits.distances_m if d == d), default=None),
-            }
-            for hits in result.zone_hits
-        ]
+    return tuple(
+        ZoneState(
+            zone=hits.zone,
+            level=Level(levels[hits.zone].level).label if hits.zone in levels else "none",
+            track_ids=tuple(hits.track_ids),
+            nearest_m=min((d for d in hits.distances_m if d == d), default=None),
+        )
+        for hits in result.zone_hits
     )
+
+
+def send_period(period: float, behind: bool, clip_open: bool) -> float:
+    """Least time between two frames of one camera sent to the recorder. Behind, pre-roll goes first (never sent)
+    and open clips drop to a frame a second."""
+    if not behind:
+        return period
+    return max(period, BEHIND_PERIOD_S) if clip_open else float("inf")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -95,7 +107,7 @@ class RecorderLink:
         self._control: collections.deque = collections.deque()
         self._last_sent: dict[str, float] = {}
         self._period = 0.9 / rc.clip_fps  # frames closer than this to the last one sent are not needed by clips
-        self.dropped = 0
+        self.dropped = 0  # frames not handed to the recorder: it was behind, or its queue full
         self._backoff = RestartBackoff()
         self._restarts = 0
         self._failures = 0  # in a row, for the backoff
@@ -123,9 +135,10 @@ class RecorderLink:
         self._spawned_at = time.monotonic()
         self._inbox = self._ctx.Queue(maxsize=1000)
         self._outbox = self._ctx.Queue(maxsize=100)
+        self._lag = self._ctx.Value("d", 0.0, lock=False)  # the recorder's writing backlog, in seconds
         proc = self._ctx.Process(
             target=run,
-            args=(self._settings, self._inbox, self._outbox, self._stopping),
+            args=(self._settings, self._inbox, self._outbox, self._stopping, self._lag),
             name="vigie-recorder",
             daemon=True,
         )
@@ -149,9 +162,8 @@ class RecorderLink:
     def _ring_for(self, camera: str, image: np.ndarray) -> FrameRing:
         ring = self._rings.get(camera)
         if ring is None:
-            slots = max(8, int(RING_SECONDS * self._config.recorder.clip_fps) + 2)
             name = ring_name(os.getpid(), camera)
-            ring = self._rings[camera] = FrameRing.create(name, slots, image.shape[0], image.shape[1])
+            ring = self._rings[camera] = FrameRing.create(name, self._ring_slots(), image.shape[0], image.shape[1])
             self._control.append(RingAttach(camera, ring.spec))
         return ring
 
@@ -162,10 +174,25 @@ class RecorderLink:
             return  # nobody to send to; the restarted recorder is told which clips are open
         # A clip that starts on this frame must be open before the frame arrives; one that ends, closed after it.
         self._control.extend(c for c in commands if isinstance(c, ClipStart))
-        if period_due(self._last_sent.get(frame.camera, float("-inf")), frame.t_capture, self._period):
+        period = send_period(self._period, self._behind(), self.planner.current(frame.camera) is not None)
+        last = self._last_sent.get(frame.camera, float("-inf"))
+        if period_due(last, frame.t_capture, period):
             self._send_frame(result)
+        elif period_due(last, frame.t_capture, self._period):
+            self.dropped += 1  # held back: the recorder is behind
         self._control.extend(c for c in commands if isinstance(c, ClipEnd))
         self._flush_control()
+
+    def _behind(self) -> bool:
+        if self._lag.value > BEHIND_S:
+            return True
+        try:
+            return self._inbox.qsize() > self._ring_slots()
+        except NotImplementedError:  # qsize is missing where sem_getvalue is (macOS)
+            return False
+
+    def _ring_slots(self) -> int:
+        return max(8, int(RING_SECONDS * self._config.recorder.clip_fps) + 2)
 
     def _send_frame(self, result: FrameResult) -> None:
         frame = result.frame
@@ -180,7 +207,7 @@ class RecorderLink:
             ts=frame.t_capture,
             boxes=result.tracks.detections.xyxy,
             track_ids=tuple(int(t) for t in result.tracks.track_id),
-            zones_json=zones_json(result),
+            zones=zone_states(result),
             speed_kmh=result.vehicle.speed_kmh,
             indicator=result.vehicle.indicator.value,
         )
@@ -257,9 +284,21 @@ class RecorderLink:
                 for msg in [*self._control, *ends, None]:
                     self._inbox.put(msg, timeout=1.0)
         self._process.join(timeout=10)
-        if self._process.is_alive():
+        stopped = self._process.is_alive()
+        if stopped:
             self._process.terminate()
             self._process.join(timeout=5)
+        if self._process.is_alive():
+            # Starved of CPU, a dying process can take longer than this to tear down its memory.
+            self._process.kill()
+            self._process.join(timeout=5)
+        if stopped or self._process.exitcode != 0:
+            # Stopped or died mid-clip (starved of CPU, most likely): its unfinished files are no clip, and nobody
+            # else would remove them before the next start; their events read as having their clip missing. A
+            # process sent a fatal signal writes nothing more, even before it is gone.
+            removed = clean_partials(self._settings.root)
+            if removed:
+                log.warning("recorder stopped before finishing %d clip file(s); removed them", removed)
         for ring in self._rings.values():
             ring.close()
         self._inbox.cancel_join_thread()

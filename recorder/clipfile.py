@@ -8,6 +8,7 @@ into place first, the video last: a visible video always has its overlays.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -20,20 +21,38 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 FOURCC = {"mp4": "mp4v", "avi": "MJPG"}
+ZONE_STATE = pa.struct(
+    [
+        pa.field("zone", pa.string(), nullable=False),
+        pa.field("level", pa.string(), nullable=False),  # none / info / warning, as the driver was told
+        pa.field("track_ids", pa.list_(pa.int64()), nullable=False),
+        pa.field("nearest_m", pa.float32()),  # null without a ground calibration or with nobody in the zone
+    ]
+)
 SIDECAR_SCHEMA = pa.schema(
     [
         pa.field("frame", pa.int32(), nullable=False),
         pa.field("ts", pa.float64(), nullable=False),
         pa.field("boxes", pa.list_(pa.list_(pa.float32(), 4)), nullable=False),
         pa.field("track_ids", pa.list_(pa.int64()), nullable=False),
-        pa.field("zones", pa.string(), nullable=False),  # JSON: [{zone, level, track_ids, nearest_m}]
+        pa.field("zones", pa.list_(ZONE_STATE), nullable=False),  # every zone of the camera on this frame
         pa.field("speed_kmh", pa.float32(), nullable=False),
         pa.field("indicator", pa.string(), nullable=False),
     ],
     # 2: the `vigie.clip` metadata gains `events` (each event's span and the fraction the clip shows), `complete`
-    # and `frames_thinned`.
-    metadata={"vigie.schema": "vigie.clip-frames/2"},
+    # and `frames_thinned`. 3: `zones` is a list of structs (it was a JSON string).
+    metadata={"vigie.schema": "vigie.clip-frames/3"},
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneState:
+    """One zone on one frame, as the recorder keeps it beside the clip (a row of the `zones` column)."""
+
+    zone: str
+    level: str
+    track_ids: tuple[int, ...]
+    nearest_m: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +65,7 @@ class FrameMeta:
     ts: float
     boxes: np.ndarray  # (N, 4) float32 pixels, every detected person (the anonymiser covers all of them)
     track_ids: tuple[int, ...]
-    zones_json: str
+    zones: tuple[ZoneState, ...]
     speed_kmh: float
     indicator: str
 
@@ -87,7 +106,7 @@ class ClipFile:
                 "ts": meta.ts,
                 "boxes": meta.boxes.tolist(),
                 "track_ids": list(meta.track_ids),
-                "zones": meta.zones_json,
+                "zones": [dataclasses.asdict(z) for z in meta.zones],
                 "speed_kmh": meta.speed_kmh,
                 "indicator": meta.indicator,
             }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from core.types import Event
+from core.types import ClipState, Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class ClipEnd:
 
 
 COVER_HALF_S = 0.5  # a moment is shown if a clip frame lies within this much of it (1 s gaps at most)
+COMPLETE = 0.95  # an event whose clip shows less than this fraction of its moments is reported incomplete
 
 
 def coverage(span: EventSpan, frame_ts: list[float]) -> float:
@@ -53,6 +54,26 @@ def coverage(span: EventSpan, frame_ts: list[float]) -> float:
             covered += hi - max(lo, reach)
             reach = hi
     return min(covered / (e - s), 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ClipCover:
+    """How much of one event its clip shows, in the event's own seconds."""
+
+    state: ClipState
+    event_s: float
+    fraction: float | None = None  # of the event's span within COVER_HALF_S of a clip frame; None: no clip to look at
+
+    @property
+    def shown_s(self) -> float | None:
+        return None if self.fraction is None else self.fraction * self.event_s
+
+
+def judge(span: EventSpan, frame_ts: list[float]) -> ClipCover:
+    """What a finished clip with frames at `frame_ts` shows of an event."""
+    shown = coverage(span, frame_ts)
+    state = ClipState.COMPLETE if shown >= COMPLETE else ClipState.INCOMPLETE
+    return ClipCover(state, max(span.end_ts - span.start_ts, 0.0), shown)
 
 
 @dataclass(slots=True)

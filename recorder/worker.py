@@ -25,8 +25,9 @@ import cv2
 import numpy as np
 
 from core.types import Status
+from recorder.backlog import Backlog, Pending, bound, share
 from recorder.clipfile import ClipFile, FrameMeta, clean_partials, clip_folder
-from recorder.clips import ClipEnd, ClipStart, coverage
+from recorder.clips import COMPLETE, ClipEnd, ClipStart, coverage
 from recorder.lifeline import Lifeline
 from recorder.retention import RetentionPolicy, enforce
 from recorder.ring import FrameRing, RingSpec
@@ -36,13 +37,20 @@ log = logging.getLogger(__name__)
 _IDLE = object()
 JPEG_QUALITY = 90
 MAX_LAG_S = 1.0  # pre-roll only: a frame older than this is not worth keeping unless a clip is open
-BACKLOG_S = 10.0  # frames of open clips waiting to be blurred and written, per camera, in clip-rate seconds
-COMPLETE = 0.95  # an event whose clip shows less than this fraction of its moments is reported incomplete
-STOP_GRACE_S = 3.0  # at shutdown, frames still in the ring are worth this long to write
+# Frames of every clip waiting to be blurred and written, as JPEG: ~100 KB each at 768x576, so ~300 frames (a minute
+# of four cameras at 1 fps). Over it, the clips' rates drop (recorder.backlog).
+BACKLOG_BYTES = 32 * 2**20
+# ... and no more of them than this long to write at the measured rate: a recorder that writes 2 frames a second
+# keeps 20 waiting, so its clips lag 10 s, and a stop (which can write only CLOSE_WRITE_S of them) loses little.
+# Waiting longer would not show more: frames come in faster than they go out, so the rate drops all the same.
+BACKLOG_WORK_S = 10.0
+STOP_GRACE_S = 3.0  # at shutdown, frames still in the ring are worth this long to rescue
 RETENTION_EVERY_S = 60.0
 ANONYMISE_BATCH = 8
 WORK_BATCH = 2  # frames written between two looks at the inbox: a long batch lets the ring overwrite frames
-CLOSE_BUDGET_S = 5.0  # at shutdown, time to write what open clips still have waiting (the daemon waits 10 s)
+# At shutdown, time to write what clips still have waiting and to finish them: the daemon waits 10 s in all, and a
+# recorder stopped mid-clip leaves nothing of it.
+CLOSE_WRITE_S = 4.0
 CLIP_RESERVE_BYTES = 20 * 1024 * 1024  # room kept for the clip about to start (a 20 s clip is ~3-8 MB)
 
 
@@ -75,32 +83,35 @@ class RecorderStatus:
 
 
 @dataclass(slots=True)
+class _Clip:
+    camera: str
+    clip_id: str
+    backlog: Backlog  # rescued frames waiting for the CPU to blur and write them
+    file: ClipFile | None = None  # opened with its first written frame
+    lost: int = 0  # frames overwritten in the ring before the recorder got to them
+    end: ClipEnd | None = None  # no more frames: finished once its backlog is written
+
+
+@dataclass(slots=True)
 class _Camera:
     ring: FrameRing | None = None
-    # Pre-roll: (meta, jpeg bytes) of recent frames, in RAM only.
+    # Pre-roll: recent frames, in RAM only.
     recent: collections.deque = field(default_factory=lambda: collections.deque(maxlen=600))
-    clip: ClipFile | None = None
-    clip_id: str | None = None
-    clip_wanted: bool = False
-    event_from: float = 0.0  # frames before this are the clip's pre-roll: the first to go when behind
-    # Frames of the open clip, rescued from the ring as JPEG, waiting for the CPU to blur and write them.
-    backlog: list = field(default_factory=list)
-    lost: int = 0
-    thinned: int = 0  # frames of the open clip dropped to keep the backlog bounded (the clip's rate drops)
-    ending: ClipEnd | None = None  # its end arrived while stopping: finished, with its spans, by `close`
+    clip: _Clip | None = None  # the clip that takes this camera's frames now
 
 
 class Recorder:
-    def __init__(self, settings: RecorderSettings, outbox) -> None:
+    def __init__(self, settings: RecorderSettings, outbox, lag=None) -> None:
         from recorder.anonymise import AnonymiseConfig, Anonymiser
 
         self._s = settings
         self._out = outbox
+        self._lag = lag  # shared with the daemon: seconds of writing waiting (it sends fewer frames while behind)
         self._cams: dict[str, _Camera] = collections.defaultdict(_Camera)
+        self._ending: list[_Clip] = []  # ended, writing what they still have waiting
         self._anonymiser = Anonymiser(AnonymiseConfig(mode=settings.mode, threads=1))
         self._next_retention = 0.0
         self._disk_full = False
-        self.stopping = False
         self._write_s = 0.05  # wall time to blur and write one frame, measured (a starved recorder's is long)
         clean_partials(settings.root)
 
@@ -110,10 +121,8 @@ class Recorder:
             self._frame(msg)
         elif isinstance(msg, ClipStart):
             self._start(msg)
-        elif isinstance(msg, ClipEnd) and self.stopping:
-            self._cams[msg.camera].ending = msg  # written within close's budget, with every other open clip
         elif isinstance(msg, ClipEnd):
-            self._end(msg.camera, msg)
+            self._end(msg)
         elif isinstance(msg, RingAttach):
             cam = self._cams[msg.camera]
             if cam.ring is not None:
@@ -122,145 +131,173 @@ class Recorder:
                 cam.ring = FrameRing.attach(msg.spec)
             except FileNotFoundError:  # unlinked before we got to it (the daemon died): its frames count as lost
                 cam.ring = None
+        self._report_lag()
 
     def tick(self) -> None:
         if time.monotonic() >= self._next_retention:
             self._next_retention = time.monotonic() + RETENTION_EVERY_S
             enforce(self._s.root, self._s.retention)
 
+    def _clips(self) -> list[_Clip]:
+        return self._ending + [c.clip for c in self._cams.values() if c.clip is not None]
+
     @property
     def behind(self) -> bool:
         """Rescued frames wait to be written (the loop writes them whenever no message is waiting)."""
-        return any(cam.backlog for cam in self._cams.values())
+        return any(clip.backlog.frames for clip in self._clips())
 
     def work(self) -> None:
-        """Blur and write one batch of the camera furthest behind: the expensive step, done only when idle."""
-        cam = max(self._cams.values(), key=lambda c: len(c.backlog))
-        batch, cam.backlog = cam.backlog[:WORK_BATCH], cam.backlog[WORK_BATCH:]
-        self._write(cam, [(m, _decode(j)) for m, j in batch])
+        """Blur and write one batch: of an ended clip first (it is complete, and only then visible), else of the
+        open clip furthest behind. The expensive step, done only when no message waits."""
+        waiting = [clip for clip in self._ending if clip.backlog.frames] or self._clips()
+        clip = max(waiting, key=lambda c: len(c.backlog.frames))
+        self._write(clip, clip.backlog.take(WORK_BATCH))
+        if clip in self._ending and not clip.backlog.frames:  # a clip that failed is no longer there
+            self._ending.remove(clip)
+            self._finish(clip)
+        self._report_lag()
 
     def close(self) -> None:
-        """At shutdown, open clips keep what the time left can write, spread evenly over their backlog."""
-        waiting = sum(len(c.backlog) for c in self._cams.values())
-        fits = CLOSE_BUDGET_S / self._write_s
-        for cam in self._cams.values():
-            if waiting > fits:
-                self._bound(cam, int(fits * len(cam.backlog) / waiting))
-        for name, cam in list(self._cams.items()):
-            self._end(name, cam.ending)
+        """At shutdown: every clip ends; what they still have waiting is thinned evenly to what the time left can
+        write and written in turns, so that each clip keeps its first moments; whatever is written is finished."""
+        for camera, cam in self._cams.items():
+            if cam.clip is not None:  # its end (with its events' spans) did not arrive in time
+                self._end(ClipEnd(camera, cam.clip.clip_id))
+        clips, deadline = list(self._ending), time.monotonic() + CLOSE_WRITE_S
+        share([c.backlog for c in clips], int(CLOSE_WRITE_S / self._write_s))
+        while any(c.backlog.frames for c in clips) and time.monotonic() < deadline:
+            for clip in clips:
+                if time.monotonic() < deadline:
+                    self._write(clip, clip.backlog.take(1))
+        for clip in clips:
+            if clip in self._ending:  # not failed
+                clip.backlog.thin_to(0)  # out of time: said in the sidecar (coverage, frames_thinned)
+                self._finish(clip)
+        self._ending.clear()
         for cam in self._cams.values():
             if cam.ring is not None:
                 cam.ring.close()
 
+    def _report_lag(self) -> None:
+        if self._lag is not None:
+            self._lag.value = sum(len(c.backlog.frames) for c in self._clips()) * self._write_s
+
     # -- frames -----------------------------------------------------------------------------------------------------
     def _frame(self, meta: FrameMeta) -> None:
-        """Rescue the frame from the ring (a copy and a JPEG, ~5 ms) before the daemon overwrites it; blurring and
-        writing (~30 ms) wait for `work`. A starved recorder used to do both per message and skip every frame more
+        """Rescue the frame from the ring (a copy and a JPEG, ~2 ms) before the daemon overwrites it; blurring and
+        writing (~50 ms) wait for `work`. A starved recorder used to do both per message and skip every frame more
         than 1 s old, so under sustained load it skipped the very moments of the event its clip was for."""
         cam = self._cams[meta.camera]
-        if not cam.clip_wanted and time.time() - meta.ts > MAX_LAG_S:
-            cam.lost += 1  # pre-roll only, and stale: skipping it is how a late recorder catches up
-            return
+        if cam.clip is None and time.time() - meta.ts > MAX_LAG_S:
+            return  # pre-roll only, and stale: skipping it is how a late recorder catches up
         got = cam.ring.read(meta.slot, meta.seq) if cam.ring is not None else None
         if got is None:
-            cam.lost += 1  # overwritten before we got to it: the recorder fell behind, the daemon did not wait
+            if cam.clip is not None:
+                cam.clip.lost += 1  # overwritten before we got to it: the recorder fell behind, the daemon did not wait
             return
         image, _ = got
         _, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if cam.clip_wanted:
-            cam.backlog.append((meta, jpeg.tobytes()))
-            self._bound(cam)
+        if cam.clip is not None:
+            cam.clip.backlog.add(Pending(meta, jpeg.tobytes()))
+            self._bound()
         else:
-            cam.recent.append((meta, jpeg.tobytes(), image.shape))
-            self._trim(cam, meta.ts)
-
-    def _bound(self, cam: _Camera, most: int | None = None) -> None:
-        """Keep the backlog within BACKLOG_S at the clip rate: drop pre-roll first, then the frame whose neighbours
-        are closest (the clip's rate drops evenly rather than losing a stretch of the event)."""
-        most = max(int(BACKLOG_S * self._s.clip_fps), 2 * ANONYMISE_BATCH) if most is None else max(most, 2)
-        while len(cam.backlog) > most:
-            ts = [m.ts for m, _ in cam.backlog]
-            drop = 0 if ts[0] < cam.event_from else 1 + int(np.argmin(np.subtract(ts[2:], ts[:-2])))
-            del cam.backlog[drop]
-            cam.thinned += 1
-
-    def _trim(self, cam: _Camera, now: float) -> None:
-        while cam.recent and now - cam.recent[0][0].ts > self._s.pre_roll_s + 1.0:
-            cam.recent.popleft()
+            cam.recent.append(Pending(meta, jpeg.tobytes()))
+            while meta.ts - cam.recent[0].meta.ts > self._s.pre_roll_s + 1.0:
+                cam.recent.popleft()
 
     def _start(self, msg: ClipStart) -> None:
         cam = self._cams[msg.camera]
-        if cam.clip_wanted:
+        if cam.clip is not None:
             return
         if not self._room_for_a_clip():
             return
-        cam.clip_wanted, cam.clip_id = True, msg.clip_id
-        cam.event_from = msg.from_ts + self._s.pre_roll_s
-        cam.lost = cam.thinned = 0  # counted per clip from now on
-        cam.backlog = [(m, j) for m, j, _ in cam.recent if m.ts >= msg.from_ts]
+        backlog = Backlog(event_from=msg.from_ts + self._s.pre_roll_s)
+        for frame in cam.recent:
+            if frame.meta.ts >= msg.from_ts:
+                backlog.add(frame)
         cam.recent.clear()
-        self._bound(cam)
+        cam.clip = _Clip(msg.camera, msg.clip_id, backlog)
+        self._bound()
 
-    def _write(self, cam: _Camera, frames: list[tuple[FrameMeta, np.ndarray]]) -> None:
+    def _bound(self) -> None:
+        clips = self._clips()
+        frames = max(int(BACKLOG_WORK_S / self._write_s), 2 * len(clips))
+        bound([c.backlog for c in clips], BACKLOG_BYTES, frames)
+
+    def _end(self, end: ClipEnd) -> None:
+        """The clip takes no more frames; it is finished once what it has waiting is written (by `work`, when no
+        message waits: a clip's end must not stop the recorder rescuing other cameras' frames)."""
+        cam = self._cams[end.camera]
+        if cam.clip is None or cam.clip.clip_id != end.clip_id:
+            return  # never started (no room on the disk), or failed
+        clip, cam.clip = cam.clip, None
+        clip.end = end
+        if clip.backlog.frames:
+            self._ending.append(clip)
+        else:
+            self._finish(clip)
+
+    def _write(self, clip: _Clip, frames: list[Pending]) -> None:
         if not frames:
             return
         began = time.monotonic()
         try:
-            if cam.clip is None:
-                cam.clip = self._open_clip(cam, frames[0][0], frames[0][1])
-            blurred = self._anonymiser.anonymise([im for _, im in frames], [m.boxes for m, _ in frames])
-            for (meta, _), image in zip(frames, blurred, strict=True):
-                cam.clip.add(image, meta)
+            images = [_decode(f.jpeg) for f in frames]
+            if clip.file is None:
+                folder = clip_folder(self._s.root, self._s.bus_id, frames[0].meta.ts)
+                size = (images[0].shape[1], images[0].shape[0])
+                clip.file = ClipFile(folder, clip.clip_id, self._s.fmt, self._fps(clip, frames), size)
+            blurred = self._anonymiser.anonymise(images, [f.meta.boxes for f in frames])
+            for frame, image in zip(frames, blurred, strict=True):
+                clip.file.add(image, frame.meta)
             self._write_s = 0.8 * self._write_s + 0.2 * (time.monotonic() - began) / len(frames)
         except OSError as exc:
-            self._fail(cam, f"clip {cam.clip_id}: {exc}")
+            self._fail(clip, f"clip {clip.clip_id}: {exc}")
 
-    def _open_clip(self, cam: _Camera, first: FrameMeta, image: np.ndarray) -> ClipFile:
-        folder = clip_folder(self._s.root, self._s.bus_id, first.ts)
-        fps = self._fps(cam)
-        assert cam.clip_id is not None
-        return ClipFile(folder, cam.clip_id, self._s.fmt, fps, (image.shape[1], image.shape[0]))
-
-    def _fps(self, cam: _Camera) -> float:
-        ts = [m.ts for m, _ in cam.backlog] or [m.ts for m, _, _ in cam.recent]
+    def _fps(self, clip: _Clip, first: list[Pending]) -> float:
+        ts = [f.meta.ts for f in first + clip.backlog.frames]
         camera_fps = float(np.clip(1.0 / np.median(np.diff(ts)), 1.0, 60.0)) if len(ts) >= 3 else 10.0
         return min(camera_fps, self._s.clip_fps)
 
-    def _end(self, camera: str, end: ClipEnd | None) -> None:
-        """Write what the clip still has waiting, then say how much of each of its events the clip shows: a starved
-        recorder may not have kept it all, and the sidecar must not hide that."""
-        cam = self._cams[camera]
-        while cam.backlog:
-            batch, cam.backlog = cam.backlog[:ANONYMISE_BATCH], cam.backlog[ANONYMISE_BATCH:]
-            self._write(cam, [(m, _decode(j)) for m, j in batch])
-        clip, cam.clip, cam.clip_wanted, cam.ending = cam.clip, None, False, None
-        if clip is None:
+    def _finish(self, clip: _Clip) -> None:
+        """Make the clip visible, with how much of each of its events it shows: a starved recorder may not have
+        kept it all, and the sidecar must not hide that. A clip with no frame written leaves no file (replay says
+        its events' clip is missing) and is reported."""
+        file, clip.file = clip.file, None
+        if file is None:
+            self._send(RecorderStatus(Status.CLIP_FAILED, f"{clip.clip_id}: no frame written (recorder behind)"))
             return
         try:
-            shown = [row["ts"] for row in clip.rows]
+            shown = [row["ts"] for row in file.rows]
             events = [
                 {**dataclasses.asdict(span), "coverage": round(coverage(span, shown), 3)}
-                for span in (end.events if end is not None else ())
+                for span in (clip.end.events if clip.end is not None else ())
             ]
             meta = {
-                "camera": camera,
+                "camera": clip.camera,
                 "bus_id": self._s.bus_id,
-                "frames_lost": cam.lost,
-                "frames_thinned": cam.thinned,
-                "events": events,  # each event's span and the fraction of it the clip shows (vigie.clip-frames/2)
-                "complete": all(e["coverage"] >= COMPLETE for e in events) if end is not None else None,
-                **self._s.cameras.get(camera, {}),
+                "frames_lost": clip.lost,
+                "frames_thinned": clip.backlog.thinned,
+                "events": events,  # each event's span and the fraction of it the clip shows (clip-frames/2 on)
+                "complete": all(e["coverage"] >= COMPLETE for e in events) if events else None,
+                **self._s.cameras.get(clip.camera, {}),
             }
-            path = clip.finish(meta)
-            self._send(RecorderStatus(Status.CLIP_WRITTEN, f"{path.name} ({clip.frames} frames)"))
+            path = file.finish(meta)
+            self._send(RecorderStatus(Status.CLIP_WRITTEN, f"{path.name} ({file.frames} frames)"))
         except OSError as exc:
-            clip.abandon()
+            file.abandon()
             self._send(RecorderStatus(Status.CLIP_FAILED, f"{clip.clip_id}: {exc}"))
 
-    def _fail(self, cam: _Camera, detail: str) -> None:
-        if cam.clip is not None:
-            cam.clip.abandon()
-        cam.clip, cam.clip_wanted, cam.backlog = None, False, []
+    def _fail(self, clip: _Clip, detail: str) -> None:
+        if clip.file is not None:
+            clip.file.abandon()
+            clip.file = None
+        clip.backlog.thin_to(0)
+        cam = self._cams[clip.camera]
+        if cam.clip is clip:
+            cam.clip = None
+        if clip in self._ending:
+            self._ending.remove(clip)
         self._send(RecorderStatus(Status.CLIP_FAILED, detail))
 
     # -- disk ---------------------------------------------------------------------------------------------------------
@@ -282,14 +319,14 @@ class Recorder:
             self._out.put_nowait(status)
 
 
-def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
+def run(settings: RecorderSettings, inbox, outbox, stopping, lag=None) -> None:
     """Process entry point."""
     lifeline = Lifeline().start()  # first: the daemon may die while the face model loads
     os.nice(settings.nice)
     cv2.setNumThreads(1)  # one core at most for resize/encode: the other is the daemon's
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash dump would hold raw frames
     os.umask(0o077)  # every file created 0600 from its first byte
-    recorder = Recorder(settings, outbox)
+    recorder = Recorder(settings, outbox, lag)
     outbox.put(RecorderStatus(Status.OK, "recorder started"))
     stop_by: float | None = None
     try:
@@ -308,7 +345,6 @@ def run(settings: RecorderSettings, inbox, outbox, stopping) -> None:
             # The lifeline first: a daemon killed inside `stopping.set()` leaves that event's lock held for ever.
             if lifeline.orphaned or stopping.is_set():
                 stop_by = stop_by or time.monotonic() + STOP_GRACE_S
-                recorder.stopping = True
                 if time.monotonic() > stop_by:
                     break
             recorder.handle(msg)

@@ -53,7 +53,8 @@ class Pipeline:
     """Person detector + Anonymiser, built once for all inputs."""
 
     def __init__(self, config: AnonymiseConfig):
-        self.persons = PersonDetector(DetectorConfig(min_height=0.0))
+        # An analyst waits for this tool: it keeps its own thread count (two), where the bus's default saves CPU.
+        self.persons = PersonDetector(DetectorConfig(min_height=0.0, threads=config.threads))
         self.anonymiser = Anonymiser(config)
 
     def frames(self, images: list[np.ndarray]) -> tuple[list[np.ndarray], Outcome]:

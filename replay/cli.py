@@ -14,6 +14,7 @@ import click
 
 from replay.errors import ReplayError
 from replay.fleet_cli import compact, rerun_fleet, sql
+from replay.health_cli import fleet_status
 from replay.opendata.cli import export_opendata, export_shared
 from replay.options import day_start, filtered, make_query, source_options
 from replay.progress import Progress
@@ -35,22 +36,34 @@ def replay() -> None:
     """Look back at recorded events and rerun footage through the daemon's pipeline."""
 
 
+_CLIPS_HELP = "The recorder's clips (a folder, or s3://bucket/prefix/clips): how much of each event its clip shows."
+
+
 @replay.command("list")
 @source_options(with_filters=True)
+@click.option("--clips", default="var/clips", show_default=True, help=_CLIPS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event instead of a table.")
 @filtered
-def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_json: bool) -> None:
-    """List events, oldest first."""
+def list_events(source: str, endpoint_url: str | None, query: EventQuery, clips: str, as_json: bool) -> None:
+    """List events, oldest first. The clip column: the share of the event its clip shows, `missing`, `writing`,
+    `-` (no clip) or `?` (no clips folder here)."""
+    from replay.clipcover import open_shelf
     from replay.source import read_store
     from replay.tiers import stale_note
     from replay.views import TABLE_COLUMNS, json_lines, table_lines
 
-    # The table shows ten columns: reading only those halves the work on a fleet-year of files.
-    columns = None if as_json else [c for _, c, _ in TABLE_COLUMNS]
+    # The table shows ten columns (and its clip column needs two more): reading only those halves the work on a
+    # fleet-year of files.
+    columns = None if as_json else [*(c for _, c, _ in TABLE_COLUMNS), "end_ts", "clip"]
     read = read_store(SourceSpec(source, endpoint_url), query, columns)
     if note := stale_note(read.plan):
         click.echo(note, err=True)
-    text = "\n".join((json_lines if as_json else table_lines)(read.table))
+    shelf = open_shelf(SourceSpec(clips, endpoint_url))
+    covers = None
+    if shelf.src is not None:  # a call per row, only when there are clips to look at
+        rows = read.table.select(["event_id", "bus_id", "start_ts", "end_ts", "clip"]).to_pylist()
+        covers = [shelf.cover(row) for row in rows]
+    text = "\n".join((json_lines if as_json else table_lines)(read.table, covers))
     if text:  # one write: a line at a time costs seconds on a fleet-year
         click.echo(text)
 
@@ -61,10 +74,19 @@ def list_events(source: str, endpoint_url: str | None, query: EventQuery, as_jso
 @click.option("--from", "from_", metavar="WHEN", help="Search only from this day on (faster on a large store).")
 @click.option("--to", metavar="WHEN", help="Search only up to this day.")
 @click.option("--bus", help="Search only this bus.")
+@click.option("--clips", default="var/clips", show_default=True, help=_CLIPS_HELP)
 def show(
-    event_id: str, source: str, endpoint_url: str | None, from_: str | None, to: str | None, bus: str | None
+    event_id: str,
+    source: str,
+    endpoint_url: str | None,
+    from_: str | None,
+    to: str | None,
+    bus: str | None,
+    clips: str,
 ) -> None:
-    """Everything known about one event."""
+    """Everything known about one event, and how much of it its clip shows."""
+    from core.types import ClipState
+    from replay.clipcover import cover_line, open_shelf
     from replay.source import find_event
     from replay.views import event_lines
 
@@ -72,7 +94,10 @@ def show(
     # The date bounds only choose folders to search; an event is found by id whatever time it started.
     query = EventQuery(start=day_start(base.start), end=base.end, bus=bus, event_id=event_id.strip().lower())
     found = find_event(SourceSpec(source, endpoint_url), query)
-    for line in event_lines(found.row, found.path):
+    cover = open_shelf(SourceSpec(clips, endpoint_url)).cover(found.row)
+    text = cover_line(cover, found.row.get("clip"), clips)
+    renderable = cover.state in (ClipState.COMPLETE, ClipState.INCOMPLETE, ClipState.UNCHECKED)
+    for line in event_lines(found.row, found.path, text, renderable and bool(found.row.get("clip"))):
         click.echo(line)
 
 
@@ -286,8 +311,26 @@ def report(source: str, endpoint_url: str | None, query: EventQuery, output: Pat
             click.echo(line)
 
 
+@replay.command(short_help="Footage with known truth: real people walked along scripted paths.")
+@click.argument("scripts", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path, file_okay=False), help="Output folder.")
+def scenario(scripts: tuple[Path, ...], out: Path) -> None:
+    """Write, for each SCRIPT (TOML, see tests/scenarios/), NAME.mp4, the truth per person-stay (NAME.labels.csv)
+    and per frame (NAME.boxes.csv), and NAME.bus.toml, ready for `vigie replay rerun --labels`."""
+    from replay.scenario import generate, load_script
+
+    loaded = [(path, load_script(path)) for path in scripts]  # every script checked before any is rendered
+    for path, script in loaded:
+        files = generate(script, path.stem, out)
+        click.echo(
+            f"scenario {path.stem}: {files.frames} frames, {files.stays} person-stay(s) -> {files.video}; "
+            f"rerun with: vigie replay rerun --config {files.config} --out {out / path.stem} --labels {files.labels}"
+        )
+
+
 replay.add_command(export_opendata)
 replay.add_command(export_shared)
 replay.add_command(compact)
 replay.add_command(sql)
+replay.add_command(fleet_status)
 replay.add_command(rerun_fleet)

@@ -82,9 +82,14 @@ def zone_polygons(camera: dict, width: int, height: int) -> dict[str, np.ndarray
     return out
 
 
+def zone_rows(zones: str | list[dict]) -> list[dict]:
+    """The sidecar's zones: a list of structs since vigie.clip-frames/3, a JSON string in clips recorded before."""
+    return json.loads(zones) if isinstance(zones, str) else zones
+
+
 def draw(image: np.ndarray, row: dict, polygons: dict[str, np.ndarray]) -> np.ndarray:
     out = image.copy()
-    zones = {z["zone"]: z for z in json.loads(row["zones"])}
+    zones = {z["zone"]: z for z in zone_rows(row["zones"])}
     for name, poly in polygons.items():
         level = zones.get(name, {}).get("level", "none")
         cv2.polylines(out, [poly], isClosed=True, color=LEVEL_COLOURS[level], thickness=2)

@@ -11,6 +11,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.types import ClipState
+from recorder.clips import ClipCover
+from replay.clipcover import cover_cell
 from replay.compare import Comparison, Shift, Span
 from replay.labels import Scores
 
@@ -64,29 +67,52 @@ def _cells(column: pa.ChunkedArray, width: int) -> pa.ChunkedArray:
     return pc.utf8_rpad(text, width=width, padding=" ")
 
 
-def table_lines(table: pa.Table) -> Iterator[str]:
-    yield "  ".join(h.ljust(w) for h, _, w in TABLE_COLUMNS).rstrip()
+CLIP_WIDTH = 7  # the clip column: how much of the event its clip shows ("100%", "43%", "missing", "-", "?")
+
+
+def _clip_cells(table: pa.Table, covers: list[ClipCover] | None) -> pa.ChunkedArray:
+    """The clip column. Without clips to look at (None), only whether the row names one: no call per row."""
+    if covers is None:
+        text = pc.if_else(pc.is_valid(table["clip"]), "?", "-")
+    else:
+        text = pa.chunked_array([pa.array([cover_cell(c) for c in covers], pa.string())])
+    return pc.utf8_rpad(text, width=CLIP_WIDTH, padding=" ")
+
+
+def table_lines(table: pa.Table, covers: list[ClipCover] | None) -> Iterator[str]:
+    """One line per event; the clip column comes before the event id, the widest and last."""
+    head, (last, last_column, last_width) = TABLE_COLUMNS[:-1], TABLE_COLUMNS[-1]
+    yield "  ".join([*(h.ljust(w) for h, _, w in head), "clip".ljust(CLIP_WIDTH), last])
     if table.num_rows:
-        cells = [_cells(table[c], w) for _, c, w in TABLE_COLUMNS]
+        cells = [_cells(table[c], w) for _, c, w in head]
+        cells += [_clip_cells(table, covers), _cells(table[last_column], last_width)]
         lines = pc.utf8_rtrim_whitespace(pc.binary_join_element_wise(*cells, "  "))
         yield from lines.to_pylist()
     yield f"{table.num_rows} event(s)"
 
 
-def json_lines(table: pa.Table) -> Iterator[str]:
-    for row in table.to_pylist():
-        yield json.dumps({k: _plain(v) for k, v in row.items()}, ensure_ascii=False)
+def json_lines(table: pa.Table, covers: list[ClipCover] | None) -> Iterator[str]:
+    rows = table.to_pylist()
+    for row, cover in zip(rows, covers if covers is not None else [None] * len(rows), strict=True):
+        clip: dict[str, object]
+        if cover is None:  # no clips to look at
+            state = ClipState.UNCHECKED if row.get("clip") else ClipState.NO_CLIP
+            clip = {"clip_state": state.value, "clip_shown_s": None}
+        else:
+            shown = cover.shown_s
+            clip = {"clip_state": cover.state.value, "clip_shown_s": None if shown is None else round(shown, 2)}
+        yield json.dumps({**{k: _plain(v) for k, v in row.items()}, **clip}, ensure_ascii=False)
 
 
-def event_lines(row: dict, path: str) -> Iterator[str]:
-    """Every field of the row, in file order. A `clip` field (added by the recorder with its clips) is printed like
-    any other, then pointed at, so `show` needs no change when clips arrive."""
-    width = max(len(k) for k in row) + 1
+def event_lines(row: dict, path: str, clip_text: str, renderable: bool) -> Iterator[str]:
+    """Every field of the row, in file order, then what its clip shows of it (`clip_text`) and how to see it."""
+    width = max(len(k) for k in (*row, "clip coverage")) + 1
     for key, value in row.items():
         shown = _plain(value)
         yield f"{key + ':':{width}} {'-' if shown is None else shown}"
     yield f"{'file:':{width}} {path}"
-    if row.get("clip"):
+    yield f"{'clip coverage:':{width}} {clip_text}"
+    if renderable:
         yield f"clip recorded: vigie replay render {row['event_id']} -o {row['event_id']}.mp4"
 
 

@@ -180,6 +180,7 @@ FLOATS = {  # key: (lowest, highest, lowest excluded)
     "events.flush_s": (0, 3600, True),
     "events.stay_gap_s": (0, 60, False),
     "detector.idle_fps": (0, 60, False),
+    "detector.low_light.below_luma": (0, 255, True),
     "recorder.pre_roll_s": (0, 30, False),
     "recorder.post_roll_s": (0, 30, False),
     "recorder.retention_days": (0, 30, True),
@@ -230,6 +231,7 @@ BOOLS = [
 ]
 ENUMS = [
     "alerts.mode",
+    "detector.low_light.mode",
     "vehicle.source",
     "recorder.format",
     "recorder.mode",
@@ -343,6 +345,7 @@ def path_cases(rng: random.Random) -> list[Case]:
     folders = [
         "events.dir",
         "events.operating_dir",
+        "events.health_dir",
         "recorder.dir",
         "recorder.state_dir",
         "upload.state_dir",
@@ -371,6 +374,7 @@ def path_cases(rng: random.Random) -> list[Case]:
         Case("shared folder", "recorder.state_dir", _inside("recorder.state_dir", "events.dir"), "state in events"),
         Case("shared folder", "recorder.dir", _inside("events.dir", "recorder.dir"), "events in clips"),
         Case("shared folder", "events.operating_dir", _same("events.operating_dir", "events.dir"), "operating"),
+        Case("shared folder", "events.health_dir", _same("events.health_dir", "events.dir"), "health"),
     ]
     cases += [Case("bad vehicle log", "vehicle.log", log_file(v), k) for k, v in BAD_LOGS.items()]
     return cases

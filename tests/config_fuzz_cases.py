@@ -181,6 +181,7 @@ TABLES = [
     "",
     "bus",
     "detector",
+    "detector.low_light",
     "tracking",
     "alerts",
     "policy",

@@ -48,6 +48,7 @@ BAD = [
     ("cameras[0].source", "ftp://camera/stream", "cameras[0].source: unsupported scheme"),
     ("vehicle.log", "configs/missing.csv", "vehicle.log: file not found"),
     ("detector.model", "models/nope.onnx", "detector.model: file not found"),
+    ("detector.runtime", "tensorrt", "detector.runtime"),
     ("cameras[3].fps", -5, "cameras[3].fps"),
     ("display.listen", "0.0.0.0:8090", "display.listen: 0.0.0.0 is not loopback; set display.allow_remote"),
     ("display.listen", "127.0.0.1", "display.listen: must be HOST:PORT"),

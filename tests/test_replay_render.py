@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -144,3 +146,38 @@ def test_a_corrupt_or_missing_clip_is_one_line_exit_2(recorded: Path, tmp_path: 
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and event["clip"] in result.stderr
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_the_sidecar_keeps_each_zone_as_a_typed_struct(recorded: Path) -> None:
+    event = an_event_with_a_clip(recorded)
+    (clip,) = (recorded / "clips").rglob(f"{event['clip']}.mp4")
+    sidecar = pq.read_table(clip.with_name(f"{event['clip']}.frames.parquet"))
+    assert sidecar.schema.metadata[b"vigie.schema"] == b"vigie.clip-frames/3"
+    struct = sidecar.schema.field("zones").type.value_type
+    assert [(f.name, str(f.type).replace("element", "item"), f.nullable) for f in struct] == [
+        ("zone", "string", False),
+        ("level", "string", False),
+        ("track_ids", "list<item: int64>", False),
+        ("nearest_m", "float", True),
+    ]
+    zones = [z for row in sidecar.column("zones").to_pylist() for z in row]
+    assert zones and {z["level"] for z in zones} <= {"none", "info", "warning"}
+    assert any(z["track_ids"] and z["level"] != "none" for z in zones)
+
+
+def test_a_clip_recorded_before_the_typed_zones_still_renders(recorded: Path, tmp_path: Path) -> None:
+    """Clips kept in the city's bucket from before vigie.clip-frames/3 hold their zones as a JSON string."""
+    var = tmp_path / "var"
+    shutil.copytree(recorded, var)
+    event = an_event_with_a_clip(var)
+    (clip,) = (var / "clips").rglob(f"{event['clip']}.mp4")
+    path = clip.with_name(f"{event['clip']}.frames.parquet")
+    table = pq.read_table(path)
+    as_json = pa.array([json.dumps(z) for z in table.column("zones").to_pylist()], pa.string())
+    old = table.set_column(table.schema.get_field_index("zones"), "zones", as_json)
+    pq.write_table(
+        old.replace_schema_metadata({**table.schema.metadata, b"vigie.schema": b"vigie.clip-frames/2"}), path
+    )
+    result = render(var, event["event_id"], tmp_path / "old.png")
+    assert result.exit_code == 0, result.output
+    assert cv2.imread(str(tmp_path / "old.png")) is not None

@@ -105,7 +105,9 @@ def test_show_prints_the_clip_when_the_row_has_one(tmp_path: Path) -> None:
     folder = tmp_path / "events" / "date=2026-03-04" / "bus=bus-A"
     folder.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist([row]), folder / "part-100500-clip.parquet")
-    result = vigie("replay", "show", ev.event_id, "--source", tmp_path / "events")
+    # No clips folder to check it against (not the repository's own var/clips, which a demo run may have filled).
+    clips = tmp_path / "no-clips-here"
+    result = vigie("replay", "show", ev.event_id, "--source", tmp_path / "events", "--clips", clips)
     assert result.exit_code == 0, result.output
     assert "clip:" in result.stdout and "bus-A-20260304-100500-right" in result.stdout
     assert f"vigie replay render {ev.event_id}" in result.stdout

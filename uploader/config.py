@@ -47,6 +47,7 @@ def _default_spool() -> tuple[SpoolRoot, ...]:
     return (
         SpoolRoot(name="events", dir=Path("var/events"), priority=0, kind="metadata"),
         SpoolRoot(name="operating", dir=Path("var/operating"), priority=0, kind="metadata"),
+        SpoolRoot(name="health", dir=Path("var/health"), priority=0, kind="metadata"),
         SpoolRoot(name="clips", dir=Path("var/clips"), priority=10, kind="clip"),
     )
 
@@ -138,9 +139,9 @@ def parse_upload(
 def load_upload_config(path: Path | None, overrides: dict | None = None, need_bucket: bool = True) -> UploadConfig:
     """Read `[upload]` from a bus config file (None: defaults only).
 
-    Without `[upload].spool`, the events root follows `[events].dir`, the operating root `[events].operating_dir`
-    (default: beside the events) and the clips root `[recorder].dir`, so the uploader drains the folders the daemon
-    writes to without saying them twice.
+    Without `[upload].spool`, the events root follows `[events].dir`, the operating and health roots
+    `[events].operating_dir` and `[events].health_dir` (default: beside the events) and the clips root
+    `[recorder].dir`, so the uploader drains the folders the daemon writes to without saying them twice.
     """
     if path is None:
         return parse_upload({}, "<options>", overrides, need_bucket)
@@ -151,10 +152,14 @@ def load_upload_config(path: Path | None, overrides: dict | None = None, need_bu
     if "spool" not in table:
         roots = [r.model_dump() for r in _default_spool()]
         events_dir = _folder(data, "events", "dir", path)
-        beside = str(Path(events_dir).parent / "operating") if events_dir else None
+
+        def beside(name: str) -> str | None:
+            return str(Path(events_dir).parent / name) if events_dir else None
+
         folders = (
             events_dir,
-            _folder(data, "events", "operating_dir", path) or beside,
+            _folder(data, "events", "operating_dir", path) or beside("operating"),
+            _folder(data, "events", "health_dir", path) or beside("health"),
             _folder(data, "recorder", "dir", path),
         )
         for root, folder in zip(roots, folders, strict=True):
