@@ -1,11 +1,12 @@
 """`vigie replay rerun-fleet`: every clip of a range replayed with a new config on Dask distributed, the new events
 written beside the old ones, and what changed, fleet-wide and per bus.
 
-The analyst's machine (the driver) lists the clips, checks the inputs, sends the config and the model to the workers
-once (replay/fleet_task.py), submits one task per clip and gathers typed results. Workers only read; the driver
-writes, once every clip is done: a clip whose worker died is run again by Dask on another worker, and its result
-arrives once (one future per clip, collected by clip id), so no clip is counted twice. Nothing is written if any
-clip fails: a rerun's folder holds every clip of its range or nothing but a refusal.
+The analyst's machine (the driver) lists the clips, checks the inputs, hands the config and the model to the
+workers in one task every clip's task depends on (replay/fleet_task.py), submits one task per clip and gathers
+typed results. Workers only read; the driver writes, once every clip is done: a clip whose worker died is run again
+by Dask on another worker, and its result arrives once (one future per clip, collected by clip id), so no clip is
+counted twice. Nothing is written if any clip fails: a rerun's folder holds every clip of its range, or is not
+written at all.
 
 Engine: a LocalCluster of this machine's cores by default (one process per worker, one thread each: onnxruntime and
 OpenCV release the GIL, but one process per core keeps one worker's stall from holding another), or the scheduler
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 
     from edge.config import Config
     from replay.fleet_task import ClipOutcome, Shipment
-
-log = logging.getLogger(__name__)
 
 RETRIES = 2  # a store that stopped answering for a moment; a dead worker is retried by the scheduler itself
 WORKERS_WAIT_S = 30.0  # a scheduler with no worker would take the tasks and never run them

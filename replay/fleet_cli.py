@@ -1,5 +1,6 @@
-"""`vigie replay compact` and `vigie replay sql` (registered on the replay group by replay/cli.py): the store as a
-dataset for the city's analysts. pyarrow and DuckDB are imported inside the commands, like every replay command."""
+"""`vigie replay compact`, `vigie replay sql` and `vigie replay rerun-fleet` (registered on the replay group by
+replay/cli.py): the store as a dataset for the city's analysts, and a new config tried over the fleet's clips.
+pyarrow, DuckDB and Dask are imported inside the commands, like every replay command's heavy libraries."""
 
 from __future__ import annotations
 
