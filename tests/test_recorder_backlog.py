@@ -13,7 +13,7 @@ from recorder.clips import EventSpan, coverage
 
 
 def pending(ts: float, size: int = 100) -> Pending:
-    return Pending(FrameMeta("right", 0, 0, ts, np.zeros((0, 4), np.float32), (), "[]", 0.0, "off"), b"\0" * size)
+    return Pending(FrameMeta("right", 0, 0, ts, np.zeros((0, 4), np.float32), (), (), 0.0, "off"), b"\0" * size)
 
 
 def backlog(times: list[float], event_from: float = 0.0) -> Backlog:

@@ -43,7 +43,7 @@ def footage_frames(n: int) -> list[np.ndarray]:
 def write_clip(clips: Path, clip_id: str, times: list[float]) -> None:
     clip = ClipFile(clip_folder(clips, BUS, times[0]), clip_id, "mp4", 5.0, SIZE)
     for i, (ts, image) in enumerate(zip(times, footage_frames(len(times)), strict=True)):
-        meta = FrameMeta("right", 0, i, ts, np.zeros((0, 4), np.float32), (), "[]", 0.0, "off")
+        meta = FrameMeta("right", 0, i, ts, np.zeros((0, 4), np.float32), (), (), 0.0, "off")
         clip.add(image, meta)
     clip.finish({"camera": "right", "bus_id": BUS})
 
