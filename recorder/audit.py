@@ -1,7 +1,7 @@
 """The access log: every read of a clip through vigie's tools leaves one line (who, what, when, why).
 
 French practice for cameras in public space asks that every access to recordings be traceable. The log is
-append-only JSON lines, created 0600; a tool that cannot write it refuses to show the clip.
+append-only JSON lines, created 0600 in a folder created 0700; a tool that cannot write it refuses to show the clip.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import json
 import os
 import time
 from pathlib import Path
+
+from core.atomic import open_append, private_dir
 
 
 class AuditError(Exception):
@@ -30,9 +32,9 @@ def record_access(log_path: Path, clip: Path, action: str, reason: str) -> None:
         },
         ensure_ascii=False,
     )
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        private_dir(log_path.parent)
+        fd = open_append(log_path)
     except OSError as exc:
         raise AuditError(f"cannot write the access log {log_path}: {exc.strerror}") from None
     try:

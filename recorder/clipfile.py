@@ -1,9 +1,10 @@
 """One anonymised clip on disk: the video and its per-frame sidecar, both appearing only when complete.
 
 Layout: `<clips dir>/date=YYYY-MM-DD/bus=<id>/<clip id>.mp4` (or .avi) and `<clip id>.frames.parquet` beside it.
-While a clip is written it lives under a hidden `.<clip id>.partial.<ext>` name (cv2 picks the container from the
-extension, so the temporary name keeps it); only blurred frames are ever passed to the writer. The sidecar is renamed
-into place first, the video last: a visible video always has its overlays.
+While a clip is written it lives under a hidden temporary name from core.atomic, 0600 from its creation and ending
+in the clip's extension (cv2 picks the container from it); only blurred frames are ever passed to the writer. Both
+files are published the one atomic way (fsync, rename, fsync of the folder), the sidecar first, the video last: a
+visible video always has its overlays. Clip folders are created 0700.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,8 @@ import cv2
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from core.atomic import private_dir, publish, remove_temps, temp_sibling, write_atomic
 
 FOURCC = {"mp4": "mp4v", "avi": "MJPG"}
 ZONE_STATE = pa.struct(
@@ -71,29 +73,34 @@ class FrameMeta:
 
 
 def clip_folder(root: Path, bus_id: str, ts: float) -> Path:
+    """The clip's `date=…/bus=…` folder under `root`, created 0700 if missing."""
     day = dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d")
-    return root / f"date={day}" / f"bus={bus_id}"
+    return private_dir(root, f"date={day}", f"bus={bus_id}")
 
 
 def clean_partials(root: Path) -> int:
-    """Remove what a crash left half-written (blurred pixels only, but not a clip anyone should see)."""
-    removed = 0
-    if root.is_dir():
-        for path in list(root.rglob(".*.partial.*")) + list(root.rglob(".*.frames.parquet.tmp")):
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    """Remove what a crash left half-written (blurred pixels only, but not a clip anyone should see); the
+    `.partial.` names are those of earlier vigie versions."""
+    if not root.is_dir():
+        return 0
+    old = list(root.rglob(".*.partial.*"))
+    for path in old:
+        path.unlink(missing_ok=True)
+    return len(old) + remove_temps(root, recursive=True)
 
 
 class ClipFile:
     def __init__(self, folder: Path, clip_id: str, fmt: str, fps: float, size: tuple[int, int]):
-        folder.mkdir(parents=True, exist_ok=True)
         self.clip_id = clip_id
         self.final = folder / f"{clip_id}.{fmt}"
         self.sidecar = folder / f"{clip_id}.frames.parquet"
-        self._partial = folder / f".{clip_id}.partial.{fmt}"
+        # cv2.VideoWriter writes to a path it opens itself, frame by frame, so write_atomic cannot wrap it: the
+        # temporary file is made here (0600 from its first byte: FFmpeg truncates it, keeping the mode) and
+        # published by `finish` the same way write_atomic would.
+        self._partial = temp_sibling(self.final)
         self._writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter.fourcc(*FOURCC[fmt]), fps, size)
         if not self._writer.isOpened():
+            self._partial.unlink(missing_ok=True)
             raise OSError(f"cannot open a video writer for {self._partial}")
         self.rows: list[dict] = []
         self.frames = 0
@@ -114,19 +121,13 @@ class ClipFile:
         self.frames += 1
 
     def finish(self, clip_meta: dict) -> Path:
-        """Close, fsync, and make the clip visible. Returns the video's final path."""
+        """Close, fsync, and make the clip visible. Returns the video's final path. On an error the caller calls
+        `abandon`, which removes the unpublished video; the sidecar's temporary file is already gone."""
         self._writer.release()
         table = pa.Table.from_pylist(self.rows, schema=SIDECAR_SCHEMA)
         table = table.replace_schema_metadata({**SIDECAR_SCHEMA.metadata, b"vigie.clip": json.dumps(clip_meta)})
-        tmp = self.sidecar.with_name(f".{self.sidecar.name}.tmp")
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.sidecar)
-        with open(self._partial, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self._partial, self.final)
+        write_atomic(self.sidecar, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        publish(self._partial, self.final)
         return self.final
 
     def abandon(self) -> None:

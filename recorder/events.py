@@ -1,7 +1,8 @@
 """Anonymised event metadata, written to a hive-partitioned Parquet dataset.
 
 Layout: `<dir>/date=YYYY-MM-DD/bus=<id>/part-<first start>-<random>.parquet` (date of the event start, UTC), zstd.
-Each file is written under a hidden temporary name, fsynced and renamed, so a reader never sees half a file.
+Each file is written under a hidden temporary name, fsynced and renamed (core.atomic), so a reader never sees half a
+file; the folders are 0700.
 
 What is deliberately absent: image bytes, face data, track ids (they would let someone join a person across events),
 and precise location (rounded to `location_decimals`, about 1 km at 2).
@@ -10,8 +11,8 @@ and precise location (rounded to `location_decimals`, about 1 km at 2).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
-import os
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.atomic import fsync_dir
+from core.atomic import FolderNotSyncedError, private_dir, remove_temps, write_atomic
 from core.types import Event, Health, Level, StoreCounts
 from recorder.store import Backoff, StoreFault, StoreState, StoreWatch
 from recorder.wal import EventWal, pending_events
@@ -122,39 +123,29 @@ def write_events(events: list[Event], sink: EventSink) -> list[Path]:
 
 
 def write_partitioned(rows: list[dict], schema: pa.Schema, root: Path, bus_id: str, stem: str = "part") -> list[Path]:
-    """Rows (each with a `start_ts` datetime) as one zstd Parquet file per UTC date under `root/date=…/bus=…/`.
-
-    Each file is written under a hidden name, fsynced, made 0600 and renamed, so a reader never sees half of it.
-    """
+    """Rows (each with a `start_ts` datetime) as one zstd Parquet file per UTC date under `root/date=…/bus=…/`, each
+    written the one atomic way (core.atomic: 0600 from the first byte, fsync, rename, fsync of the folder, the
+    temporary file removed on failure) in folders created 0700."""
     by_date: dict[str, list[dict]] = {}
     for row in rows:
         by_date.setdefault(row["start_ts"].strftime("%Y-%m-%d"), []).append(row)
     written = []
     for day, day_rows in by_date.items():
-        folder = root / f"date={day}" / f"bus={bus_id}"
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(root, f"date={day}", f"bus={bus_id}")
         first = day_rows[0]["start_ts"].strftime("%H%M%S")
-        name = f"{stem}-{first}-{uuid.uuid4().hex[:12]}.parquet"
-        tmp = folder / f".{name}.tmp"
+        dest = folder / f"{stem}-{first}-{uuid.uuid4().hex[:12]}.parquet"
         table = pa.Table.from_pylist(day_rows, schema=schema)
         try:
-            with open(tmp, "wb") as fh:
-                pq.write_table(table, fh, compression="zstd")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, folder / name)
-        except OSError:
-            # Half a file on a full disk holds the very space a retry needs.
-            tmp.unlink(missing_ok=True)
-            raise
-        written.append(folder / name)
-        try:
-            fsync_dir(folder)
-        except OSError as exc:
+            write_atomic(dest, functools.partial(_write_parquet, table))
+        except FolderNotSyncedError as exc:
             # The file is in place and complete: calling it unwritten would write its rows twice on the retry.
-            log.error("%s renamed but its folder not fsynced (a power cut may lose it): %s", folder / name, exc)
+            log.error("%s (a power cut may lose it)", exc)
+        written.append(dest)
     return written
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path, compression="zstd")
 
 
 def _day_of(event: Event) -> str:
@@ -176,15 +167,11 @@ def stored_event_ids(sink: EventSink, days: set[str]) -> set[str]:
 def clean_leftovers(root: Path) -> int:
     """Remove temporary files a crash left behind; they were never visible as data. A disk that fails here is
     reported by the first write, not here: this must not stop the daemon from starting."""
-    removed = 0
     try:
-        if root.is_dir():
-            for tmp in root.rglob(".part-*.tmp"):
-                tmp.unlink(missing_ok=True)
-                removed += 1
+        return remove_temps(root, recursive=True) if root.is_dir() else 0
     except OSError as exc:
         log.error("could not clean temporary files under %s: %s", root, exc)
-    return removed
+        return 0
 
 
 def _by_day(events: list[Event]) -> list[list[Event]]:

@@ -19,6 +19,7 @@ import os
 import threading
 from pathlib import Path
 
+from core.atomic import open_append, private_dir
 from core.types import Event, Indicator, Level, Side, VehicleState
 from recorder.store import Backoff, StoreFault
 
@@ -143,8 +144,8 @@ class EventWal:
         self._syncer.start()
 
     def _open(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        private_dir(self.state_dir)
+        fd = open_append(self.path)
         try:
             # Two daemons sharing one log would recover (and reset) each other's events.
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.atomic import TEMP_GLOBS
 from edge.config import DEMO_CONFIG, REPO_ROOT
 
 FOOTAGE = REPO_ROOT / "footage"
@@ -24,6 +25,13 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) 
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
+
+
+def temp_files(root: Path, suffix: str = "") -> list[Path]:
+    """Files being written under `root` (core.atomic's hidden temporary names), or left behind by a failed write;
+    with `suffix`, only those that will become such a file (".mp4": a clip being written)."""
+    found = {p for pattern in TEMP_GLOBS for p in root.rglob(pattern) if p.is_file()}
+    return sorted(p for p in found if p.name.endswith(suffix))
 
 
 def free_port() -> int:

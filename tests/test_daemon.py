@@ -15,7 +15,7 @@ import pyarrow.dataset as ds
 import pytest
 import zmq
 
-from .conftest import demo_data, wait_until
+from .conftest import demo_data, temp_files, wait_until
 
 TURNING_RIGHT = "t,speed_kmh,indicator,doors_open,reverse\n0,15,right,false,false\n"
 
@@ -185,7 +185,7 @@ def test_events_are_written_as_a_partitioned_parquet_dataset(demo_run) -> None:
     _, _, tmp = demo_run
     root = tmp / "var" / "events"
     files = list(root.glob("date=*/bus=demo-01/part-*.parquet"))
-    assert files and not list(root.rglob("*.tmp"))
+    assert files and not temp_files(root)
     table = ds.dataset(root, partitioning="hive").to_table()
     rows = table.to_pylist()
     assert rows and {r["camera"] for r in rows} <= {"right", "left", "front", "rear"}

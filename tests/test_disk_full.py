@@ -22,7 +22,7 @@ from core.types import Event, Level, Side, StoreCounts, VehicleState
 from recorder.events import EventSink, EventWriter
 from recorder.wal import EventWal, pending_events
 
-from .conftest import assert_every_alert_has_its_event, wait_until
+from .conftest import assert_every_alert_has_its_event, temp_files, wait_until
 from .test_daemon import Listener, endpoint_of
 
 
@@ -111,7 +111,7 @@ def test_beyond_the_bound_the_oldest_waiting_events_are_dropped_counted_and_told
     assert writer.counts == StoreCounts(accepted=5, written=3, dropped=2)
     rows = ds.dataset(full_disk.root / "events", partitioning="hive").to_table().to_pylist()
     assert sorted(r["event_id"] for r in rows) == ["ev-2", "ev-3", "ev-4"]  # the newest were kept
-    assert not list((full_disk.root / "events").rglob("*.tmp")), "a failed write left its temporary file"
+    assert not temp_files(full_disk.root / "events"), "a failed write left its temporary file"
 
 
 # -- the real daemon ------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from recorder.clips import COMPLETE, ClipPlanner, ClipStart, EventSpan, coverage
 from recorder.retention import RetentionPolicy, enforce
 from recorder.wal import EventWal, pending_events
 
-from .conftest import assert_every_alert_has_its_event
+from .conftest import assert_every_alert_has_its_event, temp_files
 from .cpuhog import CpuHog, cpu_seconds
 from .test_daemon import Listener, endpoint_of
 
@@ -252,11 +252,10 @@ def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_
         var = var_of(config)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (
-            len([m for m in listener.of("alert") if m["level"] != "clear"]) >= 3
-            and list((var / "clips").rglob(".*.partial.mp4"))
+            len([m for m in listener.of("alert") if m["level"] != "clear"]) >= 3 and temp_files(var / "clips", ".mp4")
         ):
             time.sleep(0.1)
-        assert list((var / "clips").rglob(".*.partial.mp4")), "no clip was being written at the kill"
+        assert temp_files(var / "clips", ".mp4"), "no clip was being written at the kill"
         os.killpg(proc.pid, signal.SIGKILL)  # the daemon and its recorder, at once
         proc.wait()
     finally:
@@ -282,7 +281,7 @@ def test_sigkill_mid_clip_loses_no_alerted_event_and_leaves_no_partial_file(bus_
     assert logged <= set(ids), f"events logged before the kill are missing: {logged - set(ids)}"
     assert not list(Path("/dev/shm").glob(f"vigie-{proc.pid}-*")), "raw frames of the killed daemon left in RAM"
     assert_every_alert_has_its_event(alerted, rows)
-    assert not list(var.rglob(".*.partial.*")) and not list(var.rglob("*.tmp"))
+    assert not temp_files(var)
     for video in (var / "clips").rglob("*.mp4"):
         assert video.with_name(f"{video.stem}.frames.parquet").exists()
 

@@ -21,7 +21,7 @@ import pytest
 from edge.recorder_link import RestartBackoff
 from recorder.ring import SHM_DIR, ring_name
 
-from .conftest import FOOTAGE, free_port
+from .conftest import FOOTAGE, free_port, temp_files
 from .services.mjpeg_http import MjpegCamera
 from .test_daemon import Listener, endpoint_of
 from .test_recorder import recorder_config, var_of
@@ -158,7 +158,7 @@ def test_a_sigkilled_daemon_takes_its_recorder_helpers_and_rings_with_it(bus_con
     clips = var_of(config) / "clips"
     try:
         wait_for(
-            lambda: len(rings_of(daemon.pid)) == 4 and list(clips.rglob(".*.partial.*")),
+            lambda: len(rings_of(daemon.pid)) == 4 and temp_files(clips, ".mp4"),
             "the recorder is up, with a ring per camera and a clip being written",
         )
         helpers = psutil.Process(daemon.pid).children()
@@ -172,7 +172,7 @@ def test_a_sigkilled_daemon_takes_its_recorder_helpers_and_rings_with_it(bus_con
 
         wait_for(lambda: all(gone(p) for p in helpers), "the recorder and the resource tracker exit")
         wait_for(lambda: not [p for p in shm if p.exists()], "their rings and semaphores are unlinked")
-        assert not list(clips.rglob(".*.partial.*")), "the recorder did not finish its clips"
+        assert not temp_files(clips), "the recorder did not finish its clips"
         for video in clips.rglob("*.mp4"):
             assert video.with_name(f"{video.stem}.frames.parquet").exists()
     finally:
@@ -194,7 +194,7 @@ def failures(listener: Listener, at_least: int) -> list[dict] | None:
 def clips_written_since(clips: Path, ts: float) -> list[Path]:
     """Clips being written that got frames after `ts` (one may be finished, and renamed, while we look)."""
     written = []
-    for path in clips.rglob(".*.partial.*"):
+    for path in temp_files(clips, ".mp4"):
         with contextlib.suppress(FileNotFoundError):
             if path.stat().st_mtime > ts:
                 written.append(path)

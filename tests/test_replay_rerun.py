@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from edge.cli import main
 
-from .conftest import FOOTAGE
+from .conftest import FOOTAGE, temp_files
 
 DATA = Path(__file__).parent / "data" / "replay"
 FRAMES = "40"  # 4 s of every camera: enough for events to start and close
@@ -55,7 +55,7 @@ def test_rerun_writes_events_in_the_daemons_layout(baseline) -> None:
     """Events land in `<out>/date=…/bus=…/part-*.parquet`, the layout of events.dir, readable by `list --source`."""
     _, out = baseline
     files = list(out.glob("date=2026-01-05/bus=demo-01/part-*.parquet"))
-    assert files and not list(out.rglob("*.tmp"))
+    assert files and not temp_files(out)
     assert ds.dataset(out, partitioning="hive").schema.metadata[b"vigie.schema"].startswith(b"vigie.events/")
     listed = vigie("replay", "list", "--source", out)
     assert listed.exit_code == 0
