@@ -39,9 +39,9 @@ from recorder.events import EventSink, EventWriter
 from recorder.wal import WAL_NAME, EventWal
 from uploader.config import UploadConfig
 from uploader.manifest import manifest_key
-from uploader.state import Journal, StoredObject, exclusive, write_json_atomic
+from uploader.state import Journal, MultipartStore, StoredObject, exclusive
 
-from .conftest import wait_until
+from .conftest import temp_files, wait_until
 from .services.s3 import S3Server
 from .test_upload import config, config_file
 
@@ -180,7 +180,7 @@ def upload_problems(s3: S3Server, cfg: UploadConfig, originals: dict[str, bytes]
         problems.append(f"status.json does not parse: {exc}")
     for path in sorted((cfg.state_dir / "multipart").glob("*")):
         problems.append(f"multipart record left behind: {path.name} ({path.read_text(errors='replace')[:60]!r})")
-    problems += [f"temporary file left behind: {p.name}" for p in sorted(cfg.state_dir.glob(".*.tmp"))]
+    problems += [f"temporary file left behind: {p.name}" for p in temp_files(cfg.state_dir)]
     for root in cfg.spool:
         problems += [f"still in the spool: {p}" for p in sorted(root.dir.rglob("*")) if p.is_file()]
     return problems
@@ -201,13 +201,16 @@ def test_a_torn_last_journal_record_is_cut_off_before_the_next_append(tmp_path):
 
 def test_temporary_files_a_kill_left_are_removed_under_the_state_lock(tmp_path):
     """A kill between writing a status or multipart temp file and renaming it leaves litter the next run removes."""
-    write_json_atomic(tmp_path / "multipart" / "x.json", {"key": "x"})
-    stale = [tmp_path / ".status.json.123.456.tmp", tmp_path / "multipart" / ".x.json.123.456.tmp"]
+    MultipartStore(tmp_path).save({"key": "x"})
+    (record,) = (tmp_path / "multipart").glob("*.json")
+    # Temporary names of this version and of earlier ones (`.name.pid.thread.tmp`).
+    stale = [tmp_path / ".status.1a2b3c4d.tmp.json", tmp_path / ".status.json.123.456.tmp"]
+    stale += [tmp_path / "multipart" / ".x.1a2b3c4d.tmp.json", tmp_path / "multipart" / ".x.json.123.456.tmp"]
     for path in stale:
         path.write_text("{")
     with exclusive(tmp_path):
         assert not any(p.exists() for p in stale)
-    assert (tmp_path / "multipart" / "x.json").exists()
+    assert record.exists()
 
 
 def test_uploader_sigkilled_at_random_points_stores_every_file_once(tmp_path, capsys):

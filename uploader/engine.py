@@ -16,6 +16,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from core.atomic import private_dir
 from uploader.config import UploadConfig
 from uploader.manifest import write_manifest
 from uploader.s3 import Failure, Kind, classify, make_client
@@ -66,7 +67,7 @@ class Uploader:
 
     def __init__(self, cfg: UploadConfig, after_hash: Callable[[Prepared], None] | None = None, client=None):
         self.cfg = cfg
-        cfg.state_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(cfg.state_dir)
         self.journal = Journal(cfg.state_dir)
         self.status = StatusFile(cfg.state_dir)
         self.store = MultipartStore(cfg.state_dir)

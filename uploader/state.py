@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import fcntl
 import hashlib
 import json
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.atomic import fsync_dir
+from core.atomic import open_append, private_dir, remove_temps, write_text_atomic
 
 
 def now_iso() -> str:
@@ -33,15 +34,8 @@ def now_iso() -> str:
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    """Temp file, fsync, rename, fsync the folder: readers see the old or the new file, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    """The one atomic write (core.atomic): readers see the old or the new file, never half; 0600 from the start."""
+    write_text_atomic(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 def read_json(path: Path) -> dict | None:
@@ -119,14 +113,20 @@ class Journal:
     def _append(self, record: dict) -> None:
         line = json.dumps(record, sort_keys=True) + "\n"
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             if not self._tail_checked:
                 self._cut_torn_tail()
                 self._tail_checked = True
-            with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            # One write(2) of the whole line on an O_APPEND descriptor created 0600 (core.atomic.open_append).
+            fd = open_append(self.path)
+            try:
+                data, size = line.encode("utf-8"), os.fstat(fd).st_size
+                if os.write(fd, data) < len(data):
+                    os.ftruncate(fd, size)  # half a record would have the next one glued to it
+                    raise OSError(errno.ENOSPC, f"{self.path}: {os.strerror(errno.ENOSPC)}")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def stored(self, obj: StoredObject, local_path: Path) -> None:
         self._append({"op": "stored", "path": str(local_path), **asdict(obj)})
@@ -180,6 +180,7 @@ class MultipartStore:
     """One JSON file per upload in progress: key, sha256, size, part_size, upload_id, parts done."""
 
     def __init__(self, state_dir: Path):
+        self.state_dir = state_dir
         self.dir = state_dir / "multipart"
         self._lock = threading.Lock()
 
@@ -192,6 +193,7 @@ class MultipartStore:
 
     def save(self, record: dict) -> None:
         with self._lock:
+            private_dir(self.state_dir, "multipart")
             write_json_atomic(self._path(record["key"]), record)
 
     def drop(self, key: str) -> None:
@@ -204,12 +206,7 @@ class MultipartStore:
 def remove_stale_temps(state_dir: Path) -> int:
     """Temporary files of `write_json_atomic` that a kill left behind (never renamed, so never read). Only under the
     state lock: a running uploader's temp file must not vanish before its rename."""
-    removed = 0
-    for folder in (state_dir, state_dir / "multipart"):
-        for tmp in folder.glob(".*.tmp"):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
+    return sum(remove_temps(folder) for folder in (state_dir, state_dir / "multipart") if folder.is_dir())
 
 
 class StateLockedError(RuntimeError):
@@ -219,7 +216,7 @@ class StateLockedError(RuntimeError):
 @contextlib.contextmanager
 def exclusive(state_dir: Path) -> Iterator[None]:
     """Hold the state folder's lock: two uploaders on one spool would race on the same files."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(state_dir)
     fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
