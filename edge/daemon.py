@@ -19,6 +19,7 @@ from pathlib import Path
 
 import zmq
 
+from core.atomic import write_text_atomic
 from core.types import Alert, Health, Level, Status, ViewReason
 from edge.bus import AlertBus, shown_level
 from edge.capture import CameraCounters, CameraReader, FrameHub
@@ -201,7 +202,7 @@ class Daemon:
             ctx.term()
         if self.options.stats_path is not None:
             self.options.stats_path.parent.mkdir(parents=True, exist_ok=True)
-            self.options.stats_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+            write_text_atomic(self.options.stats_path, json.dumps(summary, indent=2) + "\n")
         return summary
 
     def _loop(self, st: Stages) -> None:

@@ -8,6 +8,7 @@ on disk is already anonymised; rendering reads it, so every render is written to
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,12 +156,15 @@ def _video(clip: ClipOnDisk, output: Path) -> int:
                 polygons = zone_polygons(clip.camera, w, h)
                 fourcc = cv2.VideoWriter.fourcc(*("MJPG" if output.suffix.lower() == ".avi" else "mp4v"))
                 writer = cv2.VideoWriter(str(tmp), fourcc, fps, (w, h))
+                if not writer.isOpened():
+                    raise OSError(f"cv2 cannot write {output.suffix} video here")
             writer.write(draw(image, row, polygons))
             drawn += 1
-        if writer is not None:
-            writer.release()
+        if writer is None:
+            raise ReplayError(f"{clip.video}: no frame to draw")
+        writer.release()
 
-    write_atomic(output, write)
+    _write(output, write)
     return drawn
 
 
@@ -175,5 +179,19 @@ def _sheet(clip: ClipOnDisk, output: Path) -> int:
     blank = np.zeros_like(tiles[0])
     tiles += [blank] * (-len(tiles) % 3)
     sheet = np.vstack([np.hstack(tiles[i : i + 3]) for i in range(0, len(tiles), 3)])
-    write_atomic(output, lambda tmp: cv2.imwrite(str(tmp), sheet))
+
+    def write(tmp: Path) -> None:
+        if not cv2.imwrite(str(tmp), sheet):  # False, not an exception, when it cannot write
+            raise OSError(f"cv2 could not write {output.suffix}")
+
+    _write(output, write)
     return len(wanted)
+
+
+def _write(output: Path, write: Callable[[Path], None]) -> None:
+    """The one atomic write (core.atomic): a failure leaves neither the output nor a temporary file, and is one
+    line."""
+    try:
+        write_atomic(output, write)
+    except OSError as exc:
+        raise ReplayError(f"{output}: cannot write: {exc.strerror or exc}") from None

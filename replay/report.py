@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.atomic import write_atomic
 from edge.budget import Budget
 from replay.errors import ReplayError
 
@@ -135,7 +136,8 @@ def draw_report(table: pa.Table, settings: ReportSettings) -> None:
         fig.tight_layout()
         try:
             settings.output.parent.mkdir(parents=True, exist_ok=True)
-            fig.savefig(settings.output, dpi=DPI)
+            # matplotlib picks the format from the temporary name's suffix, the destination's.
+            write_atomic(settings.output, lambda tmp: fig.savefig(tmp, dpi=DPI))
         except OSError as exc:
             raise ReplayError(f"{settings.output}: cannot write: {exc.strerror or exc}") from None
     finally:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from core.atomic import write_text_atomic
 from core.models import ModelError
 from core.types import Event, Level, Side
 from edge.budget import AlertTally, Budget
@@ -303,4 +304,4 @@ def _write_manifest(settings: RerunSettings, result: RerunResult, footage: tuple
         "max_frames": settings.max_frames,
         "events": len(result.events),
     }
-    (settings.out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_text_atomic(settings.out / MANIFEST, json.dumps(manifest, indent=2) + "\n")

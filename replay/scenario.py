@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import itertools
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +27,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.atomic import write_atomic, write_text_atomic
 from edge.config import REPO_ROOT, problem_line
 from edge.zones import Polygon
 from replay.errors import ReplayError
@@ -206,31 +208,37 @@ def generate(script: ScenarioScript, name: str, out: Path) -> ScenarioFiles:
     zone = Polygon(np.array(script.zone))
     n_frames = round(script.duration_s * script.fps)
     video = out / f"{name}.mp4"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"mp4v"), script.fps, size)
     in_zone: dict[str, list[int]] = {p.name: [] for p in script.people}
     box_rows = []
-    try:
-        for i in range(n_frames):
-            t = i / script.fps
-            frame = background.copy()
-            owner = np.zeros(frame.shape[:2], dtype=np.int32)  # 0 ground, k person k, -1 occluder
-            placed = [p for p in (_place(person, t, size, walkers) for person in script.people) if p is not None]
-            placed.sort(key=lambda p: p.feet[1])  # farther (higher in the image) first: nearer people hide them
-            for k, p in enumerate(placed, start=1):
-                _paste(frame, owner, p, k)
-            for occ in script.occluders:
-                _draw_occluder(frame, owner, occ)
-            for k, p in enumerate(placed, start=1):
-                box, visible = _visible(p, owner, k, size)
-                box_rows.append([i, p.name, *box, round(visible, 3)])
-                if zone.contains(np.array([[p.feet[0] / size[0], p.feet[1] / size[1]]]))[0]:
-                    in_zone[p.name].append(i)
-            if script.noise > 0:
-                noisy = frame + rng.normal(0.0, script.noise, frame.shape).astype(np.float32)
-                frame = np.clip(noisy, 0, 255).astype(np.uint8)
-            writer.write(frame)
-    finally:
-        writer.release()
+
+    def write_video(tmp: Path) -> None:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter.fourcc(*"mp4v"), script.fps, size)
+        if not writer.isOpened():
+            raise OSError(f"cannot open a video writer for {video}")
+        try:
+            for i in range(n_frames):
+                t = i / script.fps
+                frame = background.copy()
+                owner = np.zeros(frame.shape[:2], dtype=np.int32)  # 0 ground, k person k, -1 occluder
+                placed = [p for p in (_place(person, t, size, walkers) for person in script.people) if p is not None]
+                placed.sort(key=lambda p: p.feet[1])  # farther (higher in the image) first: nearer people hide them
+                for k, p in enumerate(placed, start=1):
+                    _paste(frame, owner, p, k)
+                for occ in script.occluders:
+                    _draw_occluder(frame, owner, occ)
+                for k, p in enumerate(placed, start=1):
+                    box, visible = _visible(p, owner, k, size)
+                    box_rows.append([i, p.name, *box, round(visible, 3)])
+                    if zone.contains(np.array([[p.feet[0] / size[0], p.feet[1] / size[1]]]))[0]:
+                        in_zone[p.name].append(i)
+                if script.noise > 0:
+                    noisy = frame + rng.normal(0.0, script.noise, frame.shape).astype(np.float32)
+                    frame = np.clip(noisy, 0, 255).astype(np.uint8)
+                writer.write(frame)
+        finally:
+            writer.release()
+
+    write_atomic(video, write_video)
     stays = _stays(in_zone, round(script.stay_gap_s * script.fps))
     return ScenarioFiles(
         video=video,
@@ -258,29 +266,32 @@ def _stays(in_zone: dict[str, list[int]], gap_frames: int) -> list[tuple[str, in
     return sorted(out, key=lambda s: (s[1], s[0]))
 
 
+def _write_csv(path: Path, header: list[str], rows: Iterable[list]) -> Path:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            w.writerows(rows)
+
+    return write_atomic(path, write)
+
+
 def _write_labels(path: Path, stays: list[tuple[str, int, int]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["camera", "zone", "person", "start_frame", "end_frame"])
-        w.writerows([CAMERA, "zone", person, a, b] for person, a, b in stays)
-    return path
+    header = ["camera", "zone", "person", "start_frame", "end_frame"]
+    return _write_csv(path, header, ([CAMERA, "zone", person, a, b] for person, a, b in stays))
 
 
 def _write_boxes(path: Path, rows: list[list]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["frame", "person", "x1", "y1", "x2", "y2", "visible"])
-        w.writerows(rows)
-    return path
+    return _write_csv(path, ["frame", "person", "x1", "y1", "x2", "y2", "visible"], rows)
 
 
 def _write_config(path: Path, script: ScenarioScript, video: Path) -> Path:
     polygon = ", ".join(f"[{x}, {y}]" for x, y in script.zone)
-    path.write_text(
+    write_text_atomic(
+        path,
         "# Written by `vigie replay scenario`: one camera showing the scenario, with its zone.\n"
         f'[bus]\nid = "scenario"\n\n[events]\ndir = "{path.parent / "events"}"\n\n'
         f'[[cameras]]\nname = "{CAMERA}"\nside = "{script.side}"\nsource = "{video.resolve()}"\n'
         f'fps = {script.fps}\n\n[[cameras.zones]]\nname = "zone"\npolygon = [{polygon}]\n',
-        encoding="utf-8",
     )
     return path

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import platform
 import socket
+import subprocess
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,6 +36,42 @@ def temp_files(root: Path, suffix: str = "") -> list[Path]:
     with `suffix`, only those that will become such a file (".mp4": a clip being written)."""
     found = {p for pattern in TEMP_GLOBS for p in root.rglob(pattern) if p.is_file()}
     return sorted(p for p in found if p.name.endswith(suffix))
+
+
+@dataclass(frozen=True)
+class FullDisk:
+    root: Path
+    filler: Path
+
+    def fill(self) -> None:
+        with open(self.filler, "ab", buffering=0) as fh:
+            try:
+                while fh.write(b"\0" * 4096):
+                    pass
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+        assert os.statvfs(self.root).f_bavail == 0
+
+    def free(self) -> None:
+        self.filler.unlink()
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[FullDisk]:
+    """A 2 MB tmpfs filled to the last page by one file. tmpfs keeps no blocks back for root, so full means full."""
+    root = tmp_path / "full"
+    root.mkdir()
+    mount = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "vigie-test-full", str(root)], capture_output=True, text=True
+    )
+    if mount.returncode != 0:
+        pytest.skip(f"a real full disk needs `mount -t tmpfs` (root): {mount.stderr.strip()}")
+    try:
+        disk = FullDisk(root, root / "filler")
+        disk.fill()
+        yield disk
+    finally:
+        subprocess.run(["umount", "--lazy", str(root)], check=False)
 
 
 def free_port() -> int:

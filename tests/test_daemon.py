@@ -102,6 +102,12 @@ def test_daemon_exits_cleanly_after_its_duration(demo_run) -> None:
     assert "stopped after" in proc.stdout
 
 
+def test_the_stats_file_is_written_whole_and_private(demo_run) -> None:
+    """--stats goes through core.atomic like every file vigie writes: 0600, no temporary file left."""
+    _, _, tmp = demo_run
+    assert ((tmp / "stats.json").stat().st_mode & 0o777) == 0o600 and not temp_files(tmp)
+
+
 def test_alerts_reach_the_bus_with_the_documented_fields(demo_run) -> None:
     _, listener, _ = demo_run
     alerts = listener.of("alert")

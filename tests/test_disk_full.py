@@ -3,16 +3,14 @@ returns. The disk is a real, full tmpfs mounted for each test; the daemon, the b
 
 from __future__ import annotations
 
-import errno
 import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.dataset as ds
@@ -22,44 +20,8 @@ from core.types import Event, Level, Side, StoreCounts, VehicleState
 from recorder.events import EventSink, EventWriter
 from recorder.wal import EventWal, pending_events
 
-from .conftest import assert_every_alert_has_its_event, temp_files, wait_until
+from .conftest import FullDisk, assert_every_alert_has_its_event, temp_files, wait_until
 from .test_daemon import Listener, endpoint_of
-
-
-@dataclass(frozen=True)
-class FullDisk:
-    root: Path
-    filler: Path
-
-    def fill(self) -> None:
-        with open(self.filler, "ab", buffering=0) as fh:
-            try:
-                while fh.write(b"\0" * 4096):
-                    pass
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-        assert os.statvfs(self.root).f_bavail == 0
-
-    def free(self) -> None:
-        self.filler.unlink()
-
-
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[FullDisk]:
-    """A 2 MB tmpfs filled to the last page by one file. tmpfs keeps no blocks back for root, so full means full."""
-    root = tmp_path / "full"
-    root.mkdir()
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "vigie-test-full", str(root)], capture_output=True, text=True
-    )
-    if mount.returncode != 0:
-        pytest.skip(f"a real full disk needs `mount -t tmpfs` (root): {mount.stderr.strip()}")
-    try:
-        disk = FullDisk(root, root / "filler")
-        disk.fill()
-        yield disk
-    finally:
-        subprocess.run(["umount", "--lazy", str(root)], check=False)
 
 
 def event(i: int, start: float = 1_800_000_000.0) -> Event:

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from edge.cli import main
 from recorder.audit import read_log
 
-from .conftest import REPO_ROOT, demo_data, free_port, to_toml
+from .conftest import REPO_ROOT, FullDisk, demo_data, free_port, temp_files, to_toml
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +106,7 @@ def test_a_contact_sheet_and_every_render_is_in_the_access_log(recorded: Path, t
     assert result.exit_code == 0, result.output
     sheet = cv2.imread(str(tmp_path / "sheet.png"))
     assert sheet is not None and sheet.shape[0] > 500 and sheet.std() > 10
+    assert ((tmp_path / "sheet.png").stat().st_mode & 0o777) == 0o600
     entries = read_log(recorded / "audit.log")
     assert len(entries) == before + 1
     assert entries[-1]["action"] == "render" and entries[-1]["reason"] == "test: incident 42"
@@ -145,7 +146,7 @@ def test_a_corrupt_or_missing_clip_is_one_line_exit_2(recorded: Path, tmp_path: 
     result = render(var, event["event_id"], tmp_path / "out.mp4")
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1 and event["clip"] in result.stderr
-    assert not (tmp_path / "out.mp4").exists()
+    assert not (tmp_path / "out.mp4").exists() and not temp_files(tmp_path)  # the render raised mid-write
 
 
 def test_the_sidecar_keeps_each_zone_as_a_typed_struct(recorded: Path) -> None:
@@ -181,3 +182,16 @@ def test_a_clip_recorded_before_the_typed_zones_still_renders(recorded: Path, tm
     result = render(var, event["event_id"], tmp_path / "old.png")
     assert result.exit_code == 0, result.output
     assert cv2.imread(str(tmp_path / "old.png")) is not None
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.png"])
+def test_a_render_the_disk_refuses_is_one_line_and_leaves_no_file(
+    recorded: Path, full_disk: FullDisk, name: str
+) -> None:
+    """cv2 reports a failed write by returning False (imwrite) or by writing nothing (VideoWriter): neither may be
+    published as a finished render."""
+    event = an_event_with_a_clip(recorded)
+    result = render(recorded, event["event_id"], full_disk.root / name)
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot write" in result.stderr, result.stderr
+    assert sorted(p.name for p in full_disk.root.iterdir()) == ["filler"]

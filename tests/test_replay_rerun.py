@@ -56,6 +56,9 @@ def test_rerun_writes_events_in_the_daemons_layout(baseline) -> None:
     _, out = baseline
     files = list(out.glob("date=2026-01-05/bus=demo-01/part-*.parquet"))
     assert files and not temp_files(out)
+    assert {(p.name, p.stat().st_mode & 0o777) for p in [*files, out / "_rerun.json"]} == {
+        (p.name, 0o600) for p in [*files, out / "_rerun.json"]
+    }
     assert ds.dataset(out, partitioning="hive").schema.metadata[b"vigie.schema"].startswith(b"vigie.events/")
     listed = vigie("replay", "list", "--source", out)
     assert listed.exit_code == 0

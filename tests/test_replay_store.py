@@ -16,6 +16,7 @@ from click.testing import Result
 
 from recorder.events import EventSink, event_row
 
+from .conftest import temp_files
 from .event_store import FLEET, MODEL_ID, TOTAL, at, event, vigie, write_fleet
 
 
@@ -122,6 +123,7 @@ def test_report_draws_a_readable_figure_with_the_data(store: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     image = cv2.imread(str(out))
     assert image is not None and image.shape == (800, 1200, 3)
+    assert (out.stat().st_mode & 0o777) == 0o600 and not temp_files(tmp_path)  # core.atomic, like every output
     assert (image < 240).any(axis=2).mean() > 0.05  # not a blank page
     # The info and warning bars are drawn in their own colours (BGR): the data is on the page, not just the axes.
     for colour in ((65, 165, 242), (61, 38, 215)):

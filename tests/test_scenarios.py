@@ -21,6 +21,8 @@ from replay.labels import LabelRun, Scores, load_labels, score
 from replay.rerun import RerunSettings, rerun
 from replay.scenario import ScenarioFiles, generate, load_script
 
+from .conftest import temp_files
+
 SCENARIOS = REPO_ROOT / "tests" / "scenarios"
 
 
@@ -93,6 +95,9 @@ def test_the_cli_writes_a_scenario_and_rerun_scores_it_against_its_truth(tmp_pat
     made = runner.invoke(main, ["replay", "scenario", str(SCENARIOS / "walk_through.toml"), "-o", str(tmp_path)])
     assert made.exit_code == 0, made.output
     assert "walk_through: 160 frames, 1 person-stay(s)" in made.output
+    written = sorted(tmp_path.glob("walk_through.*"))
+    assert [p.name for p in written] == [f"walk_through.{s}" for s in ("boxes.csv", "bus.toml", "labels.csv", "mp4")]
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in written) and not temp_files(tmp_path)
     scored = runner.invoke(
         main,
         [
