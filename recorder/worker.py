@@ -24,6 +24,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
+from core.atomic import private_dir
 from core.types import Status
 from recorder.backlog import Backlog, Pending, bound, share
 from recorder.clipfile import ClipFile, FrameMeta, clean_partials, clip_folder
@@ -302,7 +303,7 @@ class Recorder:
 
     # -- disk ---------------------------------------------------------------------------------------------------------
     def _room_for_a_clip(self) -> bool:
-        self._s.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self._s.root)
         enforce(self._s.root, self._s.retention, reserve_bytes=CLIP_RESERVE_BYTES)
         free = shutil.disk_usage(self._s.root).free
         full = free < self._s.min_free_bytes + CLIP_RESERVE_BYTES

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.atomic import write_text_atomic
+from core.atomic import private_dir, write_text_atomic
 from core.models import ModelError
 from core.types import Event, Level, Side
 from edge.budget import AlertTally, Budget
@@ -141,7 +141,7 @@ def prepare_out(out: Path, force: bool) -> None:
                 shutil.rmtree(p)
             else:
                 p.unlink()
-        out.mkdir(parents=True, exist_ok=True)
+        private_dir(out)  # it holds events, like events.dir
     except OSError as exc:
         raise ReplayError(f"{out}: cannot prepare the output folder: {exc.strerror or exc}") from None
 

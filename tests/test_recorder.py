@@ -199,6 +199,9 @@ def assert_clips_say_what_they_show(var: Path) -> None:
         assert told[event_id]["clip_shown_s"] == pytest.approx(shown * (span.end_ts - span.start_ts), abs=0.02)
     pixel_files = [p for p in var.rglob("*") if p.suffix.lower() in PIXEL_SUFFIXES]
     assert sorted(pixel_files) == sorted(videos.values())
+    # The daemon and its recorder made every folder they keep data in, and made each private (umask 022 here).
+    folders = [var, *(p for p in var.rglob("*") if p.is_dir())]
+    assert {str(p): p.stat().st_mode & 0o777 for p in folders} == {str(p): 0o700 for p in folders}
 
 
 def run_demo(config: Path, seconds: int = 15) -> None:

@@ -55,7 +55,7 @@ def test_rerun_writes_events_in_the_daemons_layout(baseline) -> None:
     """Events land in `<out>/date=…/bus=…/part-*.parquet`, the layout of events.dir, readable by `list --source`."""
     _, out = baseline
     files = list(out.glob("date=2026-01-05/bus=demo-01/part-*.parquet"))
-    assert files and not temp_files(out)
+    assert files and not temp_files(out) and (out.stat().st_mode & 0o777) == 0o700
     assert {(p.name, p.stat().st_mode & 0o777) for p in [*files, out / "_rerun.json"]} == {
         (p.name, 0o600) for p in [*files, out / "_rerun.json"]
     }
