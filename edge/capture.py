@@ -100,6 +100,22 @@ class FrameHub:
             c.reconnects += int(reconnect)
 
 
+@dataclass(slots=True)
+class Pacer:
+    """When a file played as a live camera shows its next frame: one every `period`, from `next_due` on. A reader
+    that fell behind (a busy machine) goes on from where it is rather than rushing through the backlog."""
+
+    period: float
+    next_due: float
+
+    def wait_s(self, now: float) -> float:
+        """How long to wait before showing the frame just decoded."""
+        return max(self.next_due - now, 0.0)
+
+    def shown(self, now: float) -> None:
+        self.next_due = max(self.next_due + self.period, now - self.period)
+
+
 def _is_file(source: str) -> bool:
     return "://" not in source
 
@@ -178,20 +194,17 @@ class CameraReader:
         fps = (self._cam.fps or cap.get(cv2.CAP_PROP_FPS)) if is_file and self._cam.realtime else 0.0
         # Live cameras and real-time files drop what the pipeline misses; a file read flat out waits for it.
         drop_late = not is_file or self._cam.realtime
-        period = 1.0 / fps if fps and fps > 0 else 0.0
-        next_due = time.monotonic()
+        pacer = Pacer(1.0 / fps, time.monotonic()) if fps and fps > 0 else None
         got_any = False
         while not self._stop.is_set():
             ok, image = cap.read()
             if not ok or image is None:
                 break
             got_any = True
-            if period:
-                # Files play in real time: wait until this frame's moment, and never try to catch up a backlog.
-                delay = next_due - time.monotonic()
-                if delay > 0:
+            if pacer is not None:  # files play in real time: wait until this frame's moment
+                if (delay := pacer.wait_s(time.monotonic())) > 0:
                     self._stop.wait(delay)
-                next_due = max(next_due + period, time.monotonic() - period)
+                pacer.shown(time.monotonic())
             self._seq += 1
             self._hub.put(
                 Frame(self._cam.name, self._seq, time.time(), image), wait_stop=None if drop_late else self._stop
