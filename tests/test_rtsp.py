@@ -1,6 +1,6 @@
 """Four live RTSP cameras from a real RTSP server (GStreamer's gst-rtsp-server), one process per camera so each can
-be killed or frozen on its own: the daemon reports the failure on the `health` topic within 3 s, the other cameras
-keep their frame rate, and the camera is picked up again when it returns."""
+be killed or frozen on its own: the daemon reports the failure on the `health` topic, the other cameras keep
+streaming, and the camera is picked up again when it returns."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from edge.config import REPO_ROOT
 
-from .conftest import FOOTAGE
+from .conftest import FOOTAGE, wait_until
 from .test_daemon import Listener, endpoint_of
 
 SERVER = REPO_ROOT / "tests" / "services" / "rtsp_server.py"
@@ -88,18 +88,53 @@ def rtsp_cameras(tmp_path: Path):
         cam.close()
 
 
-def wait_for_health(listener: Listener, camera: str, statuses: set[str], after: float, within: float) -> float:
-    """Seconds from `after` until a health message for `camera` with one of `statuses` arrives."""
-    deadline = time.time() + within
-    while time.time() < deadline:
-        for m in listener.of("health"):
-            if m["camera"] == camera and m["status"] in statuses and m["sent_ts"] >= after:
-                return m["sent_ts"] - after
-        time.sleep(0.05)
-    raise AssertionError(f"no {statuses} health for {camera} within {within} s: {listener.of('health')}")
+HEALTHY = ["front", "right"]
+DOWN = {"offline", "stalled"}
+TIMEOUT_S = 60.0  # generous: reconnects back off, and the machine may be busy; nothing here is a speed target
+
+
+def health_after(listener: Listener, camera: str, statuses: set[str], after: float) -> dict | None:
+    """The first health message for `camera` with one of `statuses` sent at or after `after` (wall clock)."""
+    return next(
+        (
+            m
+            for m in listener.of("health")
+            if m["camera"] == camera and m["status"] in statuses and m["sent_ts"] >= after
+        ),
+        None,
+    )
+
+
+def wait_for_health(listener: Listener, camera: str, statuses: set[str], after: float) -> dict:
+    wait_until(
+        lambda: health_after(listener, camera, statuses, after) is not None,
+        f"{statuses} on health for {camera}",
+        timeout=TIMEOUT_S,
+    )
+    message = health_after(listener, camera, statuses, after)
+    assert message is not None
+    return message
+
+
+class DaemonLog:
+    """The daemon's output file, read from an offset: the lines it logged since a given moment."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size
+
+    def since(self, offset: int) -> str:
+        with open(self.path, "rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode(errors="replace")
 
 
 def test_dead_and_hung_cameras_are_reported_and_recovered(bus_config, rtsp_cameras, tmp_path: Path) -> None:
+    """Every step waits for what the daemon says (health, its log), never for a time; how fast it says it is
+    measured by benchmarks/bench_camera_faults.py."""
+
     def use_rtsp(data: dict) -> None:
         data["vehicle"] = {"source": "none"}
         for cam in data["cameras"]:
@@ -109,54 +144,52 @@ def test_dead_and_hung_cameras_are_reported_and_recovered(bus_config, rtsp_camer
     config = bus_config(use_rtsp)
     stats_path = tmp_path / "stats.json"
     listener = Listener(endpoint_of(config))
-    out_path = tmp_path / "daemon.out"
-    with open(out_path, "w") as out_fh:  # a file, not a pipe: nobody drains a pipe while the test runs
+    out = DaemonLog(tmp_path / "daemon.out")
+    started = time.time()
+    with open(out.path, "w") as out_fh:  # a file, not a pipe: nobody drains a pipe while the test runs
         daemon = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "edge",
-                "run",
-                "--config",
-                str(config),
-                "--duration",
-                "40",
-                "--stats",
-                str(stats_path),
-            ],
+            # The duration is only a safety net: the test stops the daemon itself.
+            [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "900", "--stats", stats_path],
             stdout=out_fh,
             stderr=subprocess.STDOUT,
         )
     try:
-        start = time.time()
-        for name in CAMERAS:
-            wait_for_health(listener, name, {"ok"}, start, within=20)
-        time.sleep(3)  # every camera streaming steadily
+        first_ok = [wait_for_health(listener, name, {"ok"}, started) for name in CAMERAS]
+        streaming = max(m["sent_ts"] for m in first_ok)
+        for name in CAMERAS:  # one more heartbeat each: every camera streams, not just its first frame
+            wait_for_health(listener, name, {"ok"}, streaming + 0.001)
 
-        killed_at = time.time()
+        before_faults, killed_at = out.mark(), time.time()
         rtsp_cameras["rear"].kill()
-        assert wait_for_health(listener, "rear", {"offline", "stalled"}, killed_at, within=3.5) <= 3.0
-
+        rear_down = wait_for_health(listener, "rear", DOWN, killed_at)
         frozen_at = time.time()
         rtsp_cameras["left"].freeze()
-        assert wait_for_health(listener, "left", {"stalled", "offline"}, frozen_at, within=3.5) <= 3.0
+        left_down = wait_for_health(listener, "left", DOWN, frozen_at)
+        # Both readers have given up on their stream and are trying again (with backoff), while down.
+        wait_until(
+            lambda: all(
+                f"camera {name}: no frames, reconnecting" in out.since(before_faults) for name in ("rear", "left")
+            ),
+            "both failed cameras retried",
+            timeout=TIMEOUT_S,
+        )
+        failures_seen = max(rear_down["sent_ts"], left_down["sent_ts"])
+        for name in HEALTHY:  # the untouched cameras still stream while the other two are down
+            wait_for_health(listener, name, {"ok"}, failures_seen + 0.001)
 
-        time.sleep(3)
         back_at = time.time()
         rtsp_cameras["rear"] = rtsp_cameras["rear"].restart()
         rtsp_cameras["left"].thaw()
-        wait_for_health(listener, "rear", {"ok"}, back_at, within=15)
-        wait_for_health(listener, "left", {"ok"}, back_at, within=15)
-        time.sleep(2)
+        wait_for_health(listener, "rear", {"ok"}, back_at)
+        wait_for_health(listener, "left", {"ok"}, back_at)
+        wait_until(lambda: bool(listener.of("alert")), "an alert", timeout=TIMEOUT_S)
     finally:
         daemon.send_signal(signal.SIGINT)
-        daemon.wait(timeout=30)
+        daemon.wait(timeout=60)
         listener.close()
-    assert daemon.returncode == 0, out_path.read_text()
+    assert daemon.returncode == 0, out.path.read_text()
     stats = json.loads(stats_path.read_text())
-    for name in ("front", "right"):  # untouched cameras kept their rate through the others' failures
-        cam = stats["cameras"][name]
-        assert cam["fps"] >= 0.8 * FPS, stats  # over the whole run, connection time included
-        assert cam["reconnects"] == 0
+    for name in HEALTHY:  # the others' failures never cost the untouched cameras their connection
+        assert stats["cameras"][name]["reconnects"] == 0, stats
     assert stats["cameras"]["rear"]["reconnects"] >= 1
     assert stats["alerts"] > 0
