@@ -126,7 +126,7 @@ if __name__ == "__main__":
     child = mp.get_context("spawn").Process(target=stuck)
     child.start()
     print(child.pid, flush=True)
-    time.sleep(3600)
+    time.sleep(3600)  # alive until the test kills it: the kill is the event under test, not this pause
 """
 
 
@@ -218,8 +218,7 @@ def test_a_failing_link_is_reported_and_the_recorder_restarted_each_time_until_i
         return bus_config(both)
 
     config = recorder_config(with_late_rear_camera)
-    listener = Listener(endpoint_of(config))
-    time.sleep(0.3)  # a SUB socket connects in the background; nothing below depends on the first messages
+    listener = Listener(endpoint_of(config))  # nothing below depends on its first messages
     daemon = start_daemon(config, tmp_path / "daemon.log", "--duration", "600")
     squatter = SHM_DIR / ring_name(daemon.pid, "rear")
     camera: MjpegCamera | None = None
@@ -290,8 +289,7 @@ def test_a_daemon_whose_stalled_recorder_was_replaced_still_exits_promptly(bus_c
     """A recorder that stops reading lets the daemon fill its queue's pipe, and the thread feeding that pipe then
     blocks for ever. Once that recorder is killed and replaced, the blocked thread must not hold the daemon's exit."""
     config = recorder_config(bus_config)
-    listener = Listener(endpoint_of(config))
-    time.sleep(0.3)  # a SUB socket connects in the background; nothing below depends on the first messages
+    listener = Listener(endpoint_of(config))  # nothing below depends on its first messages
     daemon = start_daemon(config, tmp_path / "daemon.log")
     helpers: list[psutil.Process] = []
     try:
@@ -319,20 +317,25 @@ def test_rings_left_under_the_daemons_own_pid_are_stale_and_do_not_stop_its_reco
     """A container's daemon often has the same pid at every start, and its /dev/shm outlives a crash: a ring left
     under that pid is a dead daemon's, not a reason to fail to create our own."""
     config = recorder_config(bus_config)
-    listener = Listener(endpoint_of(config))
-    time.sleep(0.3)  # a SUB socket connects in the background; nothing below depends on the first messages
+    listener = Listener(endpoint_of(config))  # nothing below depends on its first messages
     # `exec` keeps the shell's pid: the stale ring is there, under the daemon's pid, before the daemon starts.
-    shell = 'touch "$0/vigie-$$-front" && exec "$1" -m edge run --config "$2" --duration 8'
+    shell = 'touch "$0/vigie-$$-front" && exec "$1" -m edge run --config "$2"'
     daemon = subprocess.Popen(
         ["sh", "-c", shell, str(SHM_DIR), sys.executable, str(config)],
         stdout=(tmp_path / "daemon.log").open("w"),
         stderr=subprocess.STDOUT,
     )
+    clips = var_of(config) / "clips"
     try:
-        wait_for(lambda: daemon.poll() is not None, "the daemon stops after its duration", timeout=120)
+        wait_for(
+            lambda: [p for p in temp_files(clips, ".mp4") + list(clips.rglob("*.mp4")) if "_front_" in p.name],
+            "a clip from the front camera, whose ring had a stale namesake",
+        )
+        daemon.send_signal(signal.SIGINT)
+        wait_for(lambda: daemon.poll() is not None, "the daemon exits on SIGINT", timeout=60)
         assert daemon.returncode == 0, (tmp_path / "daemon.log").read_text()[-3000:]
     finally:
         listener.close()
         kill_leftovers(daemon, [])
     assert not failures(listener, 1), failures(listener, 1)
-    assert list((var_of(config) / "clips").rglob("*_front_*.frames.parquet")), "no clip from the front camera"
+    assert list(clips.rglob("*_front_*.frames.parquet")), "no finished clip from the front camera"
