@@ -261,13 +261,28 @@ def test_stealth_mode_runs_everything_but_tells_the_driver_nothing(bus_config, t
 
     config = bus_config(edit)
     listener = Listener(endpoint_of(config))
+    out_path = tmp_path / "daemon.out"
+    with open(out_path, "w") as out:  # a file, not a pipe: nobody drains a pipe while the test runs
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(config), "--stats", str(tmp_path / "stats.json")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        proc = run_daemon(config, "--duration", "8", "--stats", str(tmp_path / "stats.json"))
+        # Health goes out (the subscription works) and an alert is counted and logged, not published.
+        wait_until(
+            lambda: listener.of("health") and "(stealth: not published)" in out_path.read_text(),
+            "health on the bus and an alert logged in stealth",
+            timeout=90,
+        )
     finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
         listener.close()
-    assert proc.returncode == 0, proc.stderr
-    assert "stealth mode" in proc.stdout and "(stealth: not published)" in proc.stdout
-    assert listener.of("alert") == [] and listener.of("health")
+    output = out_path.read_text()
+    assert proc.returncode == 0, output
+    assert "stealth mode" in output
+    assert listener.of("alert") == []
     budget = json.loads((tmp_path / "stats.json").read_text())["driver_alerts"]
     assert budget["info"] + budget["warning"] > 0
 
@@ -275,12 +290,13 @@ def test_stealth_mode_runs_everything_but_tells_the_driver_nothing(bus_config, t
 def test_stats_file_has_the_promised_figures(demo_run) -> None:
     _, _, tmp = demo_run
     stats = json.loads((tmp / "stats.json").read_text())
-    assert 14 <= stats["duration_s"] <= 20
+    assert stats["duration_s"] >= 14  # it ran its 15 s (how much longer its stop took depends on the machine)
     for cam in ("front", "right", "rear", "left"):
         c = stats["cameras"][cam]
         assert {"frames", "fps", "dropped", "reconnects"} <= set(c)
         assert c["frames"] >= c["processed"] + c["dropped"]
-        assert 8 <= c["fps"] <= 11  # the footage plays at its native 10 fps
+        # The footage plays at its native 10 fps: never faster (a busy machine may make it slower).
+        assert 0 < c["fps"] <= 10 + 1 / stats["duration_s"] + 0.01  # + the rounding to 2 decimals
     assert stats["inference_ms"]["p50"] > 0 and stats["inference_ms"]["p99"] >= stats["inference_ms"]["p50"]
     assert stats["alert_latency_ms"]["count"] == stats["alerts"] > 0
     for key in ("cpu_percent", "rss_mb", "events"):
@@ -309,7 +325,7 @@ def test_ctrl_c_stops_cleanly_with_exit_0(bus_config) -> None:
 def test_a_second_daemon_on_the_same_endpoint_fails_with_a_clear_message(bus_config) -> None:
     config = bus_config()
     first = subprocess.Popen(
-        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "20"],
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],  # until stopped below, however slow
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -354,7 +370,7 @@ def test_the_reference_client_shows_alerts_as_they_arrive(bus_config) -> None:
         text=True,
     )
     daemon = subprocess.Popen(
-        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "30"],
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],  # until the client has its alerts
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
