@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,13 +19,16 @@ from click.testing import CliRunner
 
 from edge.cli import main
 from recorder.audit import read_log
+from replay.render import SHEET_TILES
 
-from .conftest import REPO_ROOT, FullDisk, demo_data, free_port, temp_files, to_toml
+from .conftest import REPO_ROOT, FullDisk, demo_data, free_port, temp_files, to_toml, wait_until
 
 
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """var/ of a 12 s daemon run with the recorder on (whole-person blur: the quickest anonymiser)."""
+    """var/ of a daemon run with the recorder on (whole-person blur: the quickest anonymiser), stopped once an event
+    of a few seconds has closed: its clip (finished by the stop) then holds a contact sheet's worth of frames. The
+    run ends on what happened in the footage, not after a guessed time."""
     tmp = tmp_path_factory.mktemp("render")
     data = demo_data()
     data["alerts"]["endpoint"] = f"tcp://127.0.0.1:{free_port()}"
@@ -41,21 +45,46 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for cam in data["cameras"]:
         cam["source"] = str(REPO_ROOT / cam["source"])
     (tmp / "bus.toml").write_text(to_toml(data))
-    proc = subprocess.run(
-        [sys.executable, "-m", "edge", "run", "--config", str(tmp / "bus.toml"), "--duration", "12"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    log = tmp / "daemon.log"
+    with open(log, "w") as out:  # a file, not a pipe: nobody drains a pipe while the test runs
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "edge", "run", "--config", str(tmp / "bus.toml")], stdout=out, stderr=out
+        )
+    try:
+        wait_until(lambda: long_event(tmp / "var"), f"an event of {LONG_EVENT_S} s or more with a clip", timeout=120)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    assert proc.returncode == 0, log.read_text()[-3000:]
     return tmp / "var"
 
 
+def clip_frames(video: Path) -> int:
+    return pq.read_metadata(video.with_name(f"{video.stem}.frames.parquet")).num_rows
+
+
+def finished_clips(var: Path) -> list[Path]:
+    return [v for v in (var / "clips").rglob("*.mp4") if not v.name.startswith(".")]  # not one being written
+
+
+LONG_EVENT_S = 2 * SHEET_TILES / 5  # at the default clip_fps of 5: twice the frames of a contact sheet
+
+
+def long_event(var: Path) -> bool:
+    """A closed event this long, with a clip, is in the store (event files appear whole: core.atomic)."""
+    if not (var / "events").is_dir():
+        return False
+    table = ds.dataset(var / "events", partitioning="hive").to_table(columns=["duration_s", "clip"])
+    return any(d >= LONG_EVENT_S and clip for d, clip in zip(*table.to_pydict().values(), strict=True))
+
+
 def an_event_with_a_clip(var: Path) -> dict:
+    """The event whose clip is longest (the run was stopped once one had a contact sheet's worth of frames)."""
     rows = ds.dataset(var / "events", partitioning="hive").to_table().to_pylist()
-    with_clip = [r for r in rows if r["clip"] and list((var / "clips").rglob(f"{r['clip']}.mp4"))]
+    clips = {v.stem: v for v in finished_clips(var)}
+    with_clip = [r for r in rows if r["clip"] in clips]
     assert with_clip, "the run left no event with a clip"
-    return max(with_clip, key=lambda r: r["frames"])
+    return max(with_clip, key=lambda r: clip_frames(clips[r["clip"]]))
 
 
 def render(var: Path, event_id: str, output: Path, *extra: str):

@@ -24,8 +24,9 @@ from .conftest import free_port
 from .vehicle_fuzz import malformed
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> float:
-    """Poll `condition` until it holds; the seconds it took. Fails after `timeout`: tests never sleep blindly."""
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> float:
+    """Poll `condition` until it holds; the seconds it took. Fails after `timeout`, generous because the machine may
+    be busy: tests never sleep blindly, and never bound how long the code takes."""
     start = time.monotonic()
     while not condition():
         if time.monotonic() - start > timeout:
@@ -183,7 +184,7 @@ def test_three_hundred_fuzzed_messages_change_nothing_and_the_feed_goes_on(gatew
     variants = malformed(300)
     for _, frames in variants:
         gateway.send(frames)
-    wait_until(lambda: gateway.feed.counts().rejected == len(variants), "every variant to be rejected", timeout=20)
+    wait_until(lambda: gateway.feed.counts().rejected == len(variants), "every variant to be rejected")
     assert gateway.feed.counts().applied == 1  # none of the 300 was applied
     if gateway.feed.feed_status() == "ok":  # on a slow machine the feed may have gone stale meanwhile: also safe
         assert gateway.feed.state_at(time.time()) == before
@@ -223,8 +224,8 @@ def test_a_silent_feed_goes_stale_and_falls_back_to_a_standing_bus(gateway: Gate
     assert gateway.feed.feed_status() == "waiting"
     gateway.apply(msg(speed_kmh=50, doors_open=True))
     assert gateway.feed.state_at(time.time()).doors_open
-    took = wait_until(lambda: gateway.feed.feed_status() == "stale", "the feed to go stale", timeout=STALE_S + 3)
-    assert took >= STALE_S - 0.1
+    took = wait_until(lambda: gateway.feed.feed_status() == "stale", "the feed to go stale")
+    assert took >= STALE_S - 0.1  # not before its time (how long after depends on the machine, and is not checked)
     state = gateway.feed.state_at(time.time())
     assert (state.speed_kmh, state.doors_open) == (0.0, False)
 
@@ -232,7 +233,7 @@ def test_a_silent_feed_goes_stale_and_falls_back_to_a_standing_bus(gateway: Gate
 def test_a_feed_of_bad_messages_only_goes_stale_too(gateway: Gateway) -> None:
     """Rejected messages are not signs of life: a gateway sending only bad ones leaves the bus 'standing'."""
     gateway.apply(msg(speed_kmh=50, doors_open=True))
-    deadline = time.monotonic() + STALE_S + 3
+    deadline = time.monotonic() + 30  # generous: when it goes stale is checked above, not here
     while gateway.feed.feed_status() == "ok" and time.monotonic() < deadline:
         gateway.send(msg(speed_kmh=50, doors_open=1))
         time.sleep(0.05)  # pacing the sender, not waiting for a result
@@ -263,12 +264,14 @@ def test_the_daemon_reports_rejected_messages_on_health_and_in_its_stats(bus_con
             health.append(json.loads(sub.recv_multipart()[1]))
         return any(condition(h) for h in health)
 
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", "60", "--stats", str(stats_path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    out_path, err_path = tmp_path / "daemon.out", tmp_path / "daemon.err"
+    with open(out_path, "w") as out_fh, open(err_path, "w") as err_fh:  # files: nobody drains a pipe meanwhile
+        daemon = subprocess.Popen(
+            # No --duration: the test stops it once it has heard what it needs, however long that took.
+            [sys.executable, "-m", "edge", "run", "--config", str(config), "--stats", str(stats_path)],
+            stdout=out_fh,
+            stderr=err_fh,
+        )
     try:
         wait_until(lambda: bool(pub.poll(10)) and pub.recv() == b"\x01", "the daemon to subscribe", timeout=60)
         wait_until(lambda: heard(lambda h: True), "the daemon's first health message", timeout=60)
@@ -280,13 +283,14 @@ def test_the_daemon_reports_rejected_messages_on_health_and_in_its_stats(bus_con
             return heard(lambda h: h["camera"] == "vehicle" and "(3 since start)" in h["detail"])
 
         # The three may be reported together or, 2 s apart, in two parts: wait for the report that counts all three.
-        wait_until(rejection_reported, "a health message counting the 3 rejected messages", timeout=20)
+        wait_until(rejection_reported, "a health message counting the 3 rejected messages", timeout=60)
     finally:
         daemon.send_signal(signal.SIGINT)
-        out, err = daemon.communicate(timeout=60)
+        daemon.wait(timeout=60)
         sub.close(0)
         pub.close(0)
         ctx.term()
+    out, err = out_path.read_text(), err_path.read_text()
     assert daemon.returncode == 0, err
     assert "Traceback" not in err
     assert any(line.startswith("health  vehicle:") and "rejected" in line for line in out.splitlines())
