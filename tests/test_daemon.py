@@ -295,8 +295,9 @@ def test_stats_file_has_the_promised_figures(demo_run) -> None:
         c = stats["cameras"][cam]
         assert {"frames", "fps", "dropped", "reconnects"} <= set(c)
         assert c["frames"] >= c["processed"] + c["dropped"]
-        # The footage plays at its native 10 fps: never faster (a busy machine may make it slower).
-        assert 0 < c["fps"] <= 10 + 1 / stats["duration_s"] + 0.01  # + the rounding to 2 decimals
+        # The footage plays at its native 10 fps: never faster (a busy machine may make it slower). At most one
+        # frame more than 10 a second since the start, and one more put at the stop without waiting for its moment.
+        assert 0 < c["fps"] <= 10 + 2 / stats["duration_s"] + 0.01, (cam, stats)  # + rounding to 2 decimals
     assert stats["inference_ms"]["p50"] > 0 and stats["inference_ms"]["p99"] >= stats["inference_ms"]["p50"]
     assert stats["alert_latency_ms"]["count"] == stats["alerts"] > 0
     for key in ("cpu_percent", "rss_mb", "events"):

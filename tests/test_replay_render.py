@@ -72,10 +72,11 @@ LONG_EVENT_S = 2 * SHEET_TILES / 5  # at the default clip_fps of 5: twice the fr
 
 def long_event(var: Path) -> bool:
     """A closed event this long, with a clip, is in the store (event files appear whole: core.atomic)."""
-    if not (var / "events").is_dir():
-        return False
-    table = ds.dataset(var / "events", partitioning="hive").to_table(columns=["duration_s", "clip"])
-    return any(d >= LONG_EVENT_S and clip for d, clip in zip(*table.to_pydict().values(), strict=True))
+    for part in (var / "events").rglob("part-*.parquet"):
+        rows = pq.read_table(part, columns=["duration_s", "clip"]).to_pylist()
+        if any(r["duration_s"] >= LONG_EVENT_S and r["clip"] for r in rows):
+            return True
+    return False
 
 
 def an_event_with_a_clip(var: Path) -> dict:
