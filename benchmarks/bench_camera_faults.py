@@ -1,13 +1,15 @@
-"""How soon the daemon reports a dead or hung camera on `health`, with four live RTSP cameras.
+"""How soon the daemon reports a dead, hung or frozen camera on `health`, with four live RTSP cameras.
 
     .venv/bin/python benchmarks/bench_camera_faults.py [--rounds 3]
 
 The real daemon reads four gst-rtsp-server cameras (tests/services/rtsp_server.py, 15 fps, read timeout 1 s). Each
 round kills the rear camera's server (a dead camera: the connection drops) and SIGSTOPs the left one's (a hung
-camera: the connection stays, nothing comes), and measures from each fault to the first `health` message saying
-so; both come back before the next round. At the end, the untouched cameras' frame rate over the whole run and their
-reconnections. tests/test_rtsp.py checks the same behaviour without timing it. Needs the RTSP server's Debian
-packages (`make test` installs them).
+camera: the connection stays, nothing comes) and freezes the right one's picture (SIGUSR1: frames keep coming, all
+the same picture, a hung encoder), and measures from each fault to the first `health` message saying so (`offline`
+or `stalled`; `degraded` for the frozen picture, with the view monitor's defaults), then from the frozen camera's
+picture moving again to its `ok`. All come back before the next round. At the end, each camera's frame rate over the
+whole run and its reconnections. tests/test_rtsp.py and tests/test_view_rtsp.py check the same behaviour without
+timing it. Needs the RTSP server's Debian packages (`make test` installs them).
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ def config_for(folder: Path, cams: dict[str, RtspCamera]) -> Path:
     return path
 
 
-def fault_delay(listener: Listener, camera: str, fault: Callable[[], None]) -> float:
-    """Seconds from `fault()` to the first health message reporting `camera` offline or stalled."""
+def report_delay(listener: Listener, camera: str, change: Callable[[], None], statuses: set[str]) -> float:
+    """Seconds from `change()` to the first health message giving `camera` one of `statuses`."""
     at = time.time()
-    fault()
-    report = wait_for(lambda: health_after(listener, camera, DOWN, at), f"failure report for {camera}")
+    change()
+    report = wait_for(lambda: health_after(listener, camera, statuses, at), f"{statuses} for {camera}")
     return float(report["sent_ts"]) - at
 
 
@@ -81,13 +83,18 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        dead, hung = [], []
+        dead, hung, frozen, moving = [], [], [], []
         try:
             for name in CAMERAS:
                 wait_for(lambda name=name: health_after(listener, name, {"ok"}, started), f"{name} ok")
             for _ in range(args.rounds):
-                dead.append(fault_delay(listener, "rear", cams["rear"].kill))
-                hung.append(fault_delay(listener, "left", cams["left"].freeze))
+                dead.append(report_delay(listener, "rear", cams["rear"].kill, DOWN))
+                hung.append(report_delay(listener, "left", cams["left"].freeze, DOWN))
+                right = cams["right"].proc
+                frozen.append(
+                    report_delay(listener, "right", lambda p=right: p.send_signal(signal.SIGUSR1), {"degraded"})
+                )
+                moving.append(report_delay(listener, "right", lambda p=right: p.send_signal(signal.SIGUSR2), {"ok"}))
                 back = time.time()
                 cams["rear"] = cams["rear"].restart()
                 cams["left"].thaw()
@@ -101,12 +108,17 @@ def main() -> None:
                 cam.close()
         stats = json.loads(stats_path.read_text())
     print(f"camera faults, {args.rounds} rounds, 4 RTSP cameras at {FPS} fps, stall threshold {STALL_S} s:")
-    for what, delays in (("dead camera (server killed) reported", dead), ("hung camera (SIGSTOP) reported", hung)):
+    for what, delays in (
+        ("dead camera (server killed) reported", dead),
+        ("hung camera (SIGSTOP) reported", hung),
+        ("frozen picture (SIGUSR1) reported degraded", frozen),
+        ("moving picture again (SIGUSR2) reported ok", moving),
+    ):
         shown = ", ".join(f"{d:.2f}" for d in delays)
         print(f"  {what} after {statistics.median(delays):.2f} s median (each: {shown} s)")
-    for name in ("front", "right"):
+    for name, role in (("front", "untouched"), ("right", "picture frozen, frames on")):
         cam = stats["cameras"][name]
-        print(f"  untouched camera {name}: {cam['fps']:.1f} fps over the run, {cam['reconnects']} reconnections")
+        print(f"  {name} ({role}): {cam['fps']:.1f} fps over the run, {cam['reconnects']} reconnections")
 
 
 if __name__ == "__main__":

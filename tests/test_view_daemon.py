@@ -1,14 +1,15 @@
 """The real daemon with cameras whose view fails: `degraded` with its reason on the real ZeroMQ `health` topic, the
 camera's zones `unknown` on `alert`, and both back to normal once the view is.
 
-Four cameras, one run: a live HTTP camera that the test turns dark at a moment it knows (so the 3 s bound is
-measured on the wall clock, transport and processing included: a file camera's footage time cannot be seen from
-outside the daemon); two file cameras playing footage made in the test, half covered and smeared for five seconds in
-every eight; and the demo footage, which must stay `ok` through its loop point.
+Four cameras, one run: a live HTTP camera that the test turns dark at a moment it knows; two file cameras playing
+footage made in the test, half covered and smeared for five seconds in every eight; and the demo footage, which must
+stay `ok` through its loop point. Each step waits for what the daemon says, without timing it: how soon a bad view
+is flagged is measured by benchmarks/bench_view.py (footage time) and bench_camera_faults.py (on the wire).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import subprocess
@@ -26,8 +27,6 @@ from .test_daemon import Listener, endpoint_of
 from .view_footage import FOOTAGE, darkened, half_covered, read_clip, smeared, write_clip
 
 CLEAR_S = 2.0  # short, so recovery is seen in seconds; the default is 10 s
-TARGET_S = 3.0
-RUN_S = 40.0
 
 
 def jpegs(frames: list) -> list[bytes]:
@@ -56,6 +55,12 @@ def first(listener: Listener, topic: str, match: Callable[[dict], bool], what: s
 
     wait_until(seen, what, timeout)
     return found[0]
+
+
+def spells_over(listener: Listener, camera: str) -> int:
+    """How many times `camera` went from `degraded` back to `ok` (the heartbeat repeats each status: count changes)."""
+    statuses = [m["status"] for m in listener.of("health") if m["camera"] == camera]
+    return sum(1 for before, now in itertools.pairwise(statuses) if (before, now) == ("degraded", "ok"))
 
 
 def assert_never_clear_while_degraded(listener: Listener, camera: str) -> None:
@@ -92,7 +97,7 @@ def test_degraded_views_reach_the_bus_and_recover(bus_config, live_camera: Mjpeg
     listener = Listener(endpoint_of(config))
     out_path = tmp_path / "daemon.out"
     with open(out_path, "w") as out_fh:  # a file, not a pipe: nobody drains a pipe while the test runs
-        run = ["run", "--config", str(config), "--duration", str(RUN_S), "--stats", str(stats_path)]
+        run = ["run", "--config", str(config), "--stats", str(stats_path)]  # stopped below, once it has seen enough
         daemon = subprocess.Popen(
             [sys.executable, "-m", "edge", *run],
             stdout=out_fh,
@@ -112,13 +117,11 @@ def test_degraded_views_reach_the_bus_and_recover(bus_config, live_camera: Mjpeg
         live_camera.play(dark_view)
         degraded = first(listener, "health", health("front", "degraded", dark_at), "front degraded")
         assert degraded["detail"].startswith("dark: "), degraded
-        assert degraded["sent_ts"] - dark_at <= TARGET_S
         first(listener, "alert", alert("front", {"unknown"}, dark_at), "front's zone unknown")
 
         back_at = time.time()
         live_camera.play(good_view)
         ok = first(listener, "health", health("front", "ok", back_at), "front ok again")
-        assert ok["sent_ts"] - back_at <= CLEAR_S + TARGET_S
         first(listener, "alert", alert("front", {"clear", "info", "warning"}, back_at), "front's zone back")
 
         for camera in ("right", "rear"):  # both loop: bad from 3 s to 8 s of every 8
@@ -128,11 +131,13 @@ def test_degraded_views_reach_the_bus_and_recover(bus_config, live_camera: Mjpeg
         # The smeared lens hides everyone: its zone says so. (Half covered, the right camera still sees people in
         # its zone through the other half: they are `info`, as they must be.)
         first(listener, "alert", alert("rear", {"unknown"}, 0.0), "rear's zone unknown")
-        daemon.wait(timeout=RUN_S + 60)  # the run goes on: the demo camera must pass its loop point
+        # The demo camera must pass its loop point. File cameras play side by side at the same pace, so the right
+        # camera's footage clock is the left one's: back from its third bad spell (8 s of footage each), right has
+        # played 24 s, and left more than its 19.5 s.
+        wait_until(lambda: spells_over(listener, "right") >= 3, "the right camera back from three bad spells", 120)
     finally:
-        if daemon.poll() is None:
-            daemon.send_signal(signal.SIGINT)
-            daemon.wait(timeout=30)
+        daemon.send_signal(signal.SIGINT)
+        daemon.wait(timeout=60)
         listener.close()
     assert daemon.returncode == 0, out_path.read_text()
 
