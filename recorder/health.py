@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from core.atomic import write_atomic
+from core.atomic import private_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -246,8 +246,7 @@ def summary_from_row(row: dict) -> HealthSummary:
 
 def write_summary(summary: HealthSummary, root: Path) -> Path:
     """One summary as one zstd Parquet file under `root/date=…/bus=…/`, atomically; returns its path."""
-    folder = root / f"date={summary.day.isoformat()}" / f"bus={summary.identity.bus_id}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(root, f"date={summary.day.isoformat()}", f"bus={summary.identity.bus_id}")
     table = pa.Table.from_pylist([summary_row(summary)], schema=HEALTH_SCHEMA)
     dest = folder / f"summary-r{summary.revision:04d}-{uuid.uuid4().hex[:12]}.parquet"
     return write_atomic(dest, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
@@ -276,7 +275,7 @@ class SavedDay:
 def save_state(state: SavedDay, path: Path) -> None:
     data = dataclasses.asdict(state) | {"schema": SCHEMA_NAME, "day": state.day.isoformat()}
     text = json.dumps(data, sort_keys=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # the recorder's state folder
     write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 

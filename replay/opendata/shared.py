@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.atomic import open_append, private_dir
 from core.types import Level, Side
 from replay.errors import ReplayError
 from replay.opendata.folder import PRIVATE, StagedFolder
@@ -175,8 +176,8 @@ def log_export(settings: SharedSettings, query: EventQuery, rows: int) -> None:
         "reason": r.reason.strip(),
     }
     try:
-        settings.audit_log.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(settings.audit_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        private_dir(settings.audit_log.parent)  # the recorder's access log, created the same way (core.atomic)
+        fd = open_append(settings.audit_log)
         try:
             os.write(fd, (json.dumps(line, ensure_ascii=False) + "\n").encode())
             os.fsync(fd)
