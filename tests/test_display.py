@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -127,12 +126,11 @@ def test_each_level_change_reaches_the_dom(rig: Rig) -> None:
     rig.shot("levels")
 
 
-def test_a_stalled_camera_shows_its_banner_within_3_s(rig: Rig) -> None:
+def test_a_stalled_camera_shows_its_banner(rig: Rig) -> None:
+    """Waited for, not timed: how fast the page shows a message is measured by benchmarks/bench_display.py."""
     rig.open()
-    sent = rig.publisher.send(health="left", status="stalled", detail="no frame for 1.6 s")
+    rig.publisher.send(health="left", status="stalled", detail="no frame for 1.6 s")
     rig.wait("left stalled", lambda: rig.side("left", "health") == "stalled")
-    seen = time.time()
-    assert seen - sent <= 3.0
     assert rig.side("left") == "unknown"
     assert rig.text("#side-left .side-banner") == "camera frozen: no new picture"
     assert rig.js("return getComputedStyle(document.querySelector('#side-left .side-banner')).display") != "none"
@@ -154,15 +152,14 @@ def test_a_camera_that_cannot_see_is_unknown_with_the_reason(rig: Rig) -> None:
     rig.shot("camera-degraded-offline")
 
 
-def test_killing_the_publisher_loses_the_page_within_3_s_and_it_comes_back(rig: Rig) -> None:
+def test_killing_the_publisher_loses_the_page_and_it_comes_back(rig: Rig) -> None:
+    """Waited for, not timed: when silence counts as lost is the page's logic, checked on a given clock in
+    tests/test_display_state.py."""
     rig.open()
     rig.publisher.send(zone=ZONE["right"], level="warning", tracks=[1], nearest_m=1.0)
     rig.wait("right warning", lambda: rig.side("right") == "warning")
-    killed = time.time()
     rig.publisher.stop(signal.SIGKILL)
     rig.wait("the page lost", lambda: rig.connection() == "lost")
-    lost_at = float(str(rig.js("return document.documentElement.dataset.connectionSince"))) / 1000
-    assert lost_at - killed <= 3.0
     assert [rig.side(s) for s in SIDES] == ["unknown"] * 4, "a lost page must not show the last levels"
     assert "NO CONNECTION TO VIGIE" in rig.text("#lost")
     rig.shot("publisher-killed")
@@ -282,16 +279,27 @@ def test_warnings_chime_at_most_once_per_second_per_side(rig: Rig) -> None:
     assert rig.js("return document.documentElement.dataset.sound") == "on"
     rig.publisher.send(zone=ZONE["left"], level="info", tracks=[1])
     rig.wait("left info", lambda: rig.side("left") == "info")
-    started, rises = time.monotonic(), 0
-    while time.monotonic() - started < 2.5:  # rises of the right side far faster than one a second
+    rises = 0
+
+    def right_chimes() -> list[float]:
+        chimes = rig.js("return window.vigie.chimes")
+        return [c["t"] for c in chimes if c["side"] == "right"]  # type: ignore[union-attr]
+
+    def rise_until_two_chimes() -> bool:
+        """Rises of the right side as fast as the page follows them: on a machine of any speed, the chimes are
+        counted by the page's own clock (at most one a second), never by ours."""
+        nonlocal rises
         for level in ("warning", "clear"):
             rig.publisher.send(zone=ZONE["right"], level=level, tracks=[1])
             rig.wait(f"right {level}", lambda level=level: rig.side("right") == level)
         rises += 1
+        return len(right_chimes()) >= 2
+
+    wait_until(rise_until_two_chimes, "two chimes on the right", timeout=60)
     chimes = rig.js("return window.vigie.chimes")
-    right = [c["t"] for c in chimes if c["side"] == "right"]  # type: ignore[union-attr]
     assert not [c for c in chimes if c["side"] == "left"], "info must be silent"  # type: ignore[union-attr]
-    assert 2 <= len(right) < rises, (len(right), rises)
+    right = right_chimes()
+    assert len(right) <= rises
     assert min(b - a for a, b in itertools.pairwise(right)) >= 1000
 
 
@@ -361,8 +369,8 @@ def start_daemon(config: Path, log: Path) -> subprocess.Popen:
 
 def test_the_real_daemon_drives_the_page(browser, tmp_path: Path) -> None:
     """The demo footage, the bus turning right at 15 km/h: right warns, left informs, front (above 10 km/h) and rear
-    (driving forward) are clear because the daemon says so. Killing the daemon loses the page within 3 s; a new
-    daemon brings it back."""
+    (driving forward) are clear because the daemon says so. Killing the daemon loses the page; a new daemon brings it
+    back."""
     (tmp_path / "vehicle.csv").write_text(TURNING_RIGHT)
 
     def real_bus(data: dict) -> None:
@@ -384,12 +392,9 @@ def test_the_real_daemon_drives_the_page(browser, tmp_path: Path) -> None:
         wait_until(lambda: level("right") == "warning", "a warning on the right", timeout=60)
         browser.save_screenshot(str(ARTEFACTS / "real-daemon.png"))
         wait_until(lambda: level("left") == "info", "someone on the left", timeout=60)
-        killed = time.time()
         daemon.kill()
         daemon.wait()
         wait_until(lambda: connection() == "lost", "the page lost")
-        lost_at = float(browser.execute_script("return document.documentElement.dataset.connectionSince")) / 1000
-        assert lost_at - killed <= 3.0
         assert {level(s) for s in SIDES} == {"unknown"}
         daemon = start_daemon(config, tmp_path / "daemon.log")
         wait_until(lambda: connection() == "live", "the page live on the new daemon", timeout=90)
