@@ -386,6 +386,7 @@ def test_a_killed_recorder_is_reported_and_restarted_while_alerts_go_on(bus_conf
             daemon.wait_for("a recorder process and an alert", lambda: recorder_process() and listener.of("alert"))
             recorder = recorder_process()
             assert recorder is not None
+            clip_files_at_the_kill = set(clip_files(clips))
             killed_at = time.time()
             recorder.kill()
             daemon.wait_for("the recorder reported offline, then ok again", restarted)
@@ -394,16 +395,18 @@ def test_a_killed_recorder_is_reported_and_restarted_while_alerts_go_on(bus_conf
             offline_at = recorder_health()[0]["sent_ts"]
             # Alerting never stopped: the daemon alerts on after it lost its recorder.
             daemon.wait_for("an alert after the recorder died", lambda: alerts_after(listener, offline_at))
-            # The new recorder writes: a clip gets frames after it started (its sidecar, written at the stop, says
-            # when each was captured).
+            # The new recorder writes: a clip file that was not there at the kill is one it opened, with frames in it
+            # (a clip file is created with its first frames), and it only ever received frames captured after the
+            # kill. The stop finishes it.
             daemon.wait_for(
-                "a clip written by the new recorder", lambda: clip_files_touched_since(clips, ok["sent_ts"])
+                "a clip opened by the new recorder", lambda: set(clip_files(clips)) - clip_files_at_the_kill
             )
     finally:
         listener.close()
     assert daemon.proc.returncode == 0, daemon.output()
     sidecars = list(clips.rglob("*.frames.parquet"))
-    assert any(max(pq.read_table(c, columns=["ts"]).column("ts").to_pylist()) > ok["sent_ts"] for c in sidecars), (
+    # Frames captured after the kill can only have been written by the new recorder: the old one was dead.
+    assert any(max(pq.read_table(c, columns=["ts"]).column("ts").to_pylist()) > killed_at for c in sidecars), (
         "no clip frames written after the restart"
     )
 
@@ -412,11 +415,6 @@ def alerts_after(listener: Listener, ts: float) -> list[dict]:
     return [m for m in listener.of("alert") if m["sent_ts"] > ts]
 
 
-def clip_files_touched_since(clips: Path, ts: float) -> list[Path]:
-    """Clip files (being written or done) modified after `ts`; one may be renamed while we look."""
-    touched = []
-    for path in [*temp_files(clips, ".mp4"), *clips.rglob("*.mp4")]:
-        with contextlib.suppress(FileNotFoundError):
-            if path.stat().st_mtime > ts:
-                touched.append(path)
-    return touched
+def clip_files(clips: Path) -> list[Path]:
+    """Clip videos being written (hidden temporary names) or done."""
+    return [*temp_files(clips, ".mp4"), *clips.rglob("*.mp4")] if clips.is_dir() else []
