@@ -60,7 +60,7 @@ def clip(root: Path) -> list[Path]:
     writer = ClipFile(clip_folder(root, BUS, TS), "clip-1", "mp4", 5.0, (64, 48))
     try:
         for i in range(3):
-            meta = FrameMeta("right", i, i, TS + i / 5, np.zeros((0, 4), np.float32), (), "[]", 0.0, "off")
+            meta = FrameMeta("right", i, i, TS + i / 5, np.zeros((0, 4), np.float32), (), (), 0.0, "off")
             writer.add(np.full((48, 64, 3), 60 * i, np.uint8), meta)
         video = writer.finish({"camera": "right", "events": []})
     except OSError:
