@@ -30,8 +30,7 @@ from recorder.health import (
 )
 from recorder.health_store import HealthPlaces, HealthStore, HealthWrite
 
-from .conftest import wait_until
-from .test_disk_full import FullDisk, full_disk  # noqa: F401 - the fixture
+from .conftest import FullDisk, wait_until
 
 ID = Identity("bus-0412", "0.1.0", "person_ssdlite_int8@abc", "ab" * 32, "cd" * 32, "publish")
 DAY = dt.date(2026, 11, 20)
@@ -100,7 +99,7 @@ def test_the_saved_day_reads_back_and_a_damaged_one_starts_the_day_afresh(tmp_pa
         assert load_state(path) is None, damaged
 
 
-def test_the_writer_waits_out_a_full_disk_and_writes_everything_in_order(full_disk: FullDisk) -> None:  # noqa: F811
+def test_the_writer_waits_out_a_full_disk_and_writes_everything_in_order(full_disk: FullDisk) -> None:
     places = HealthPlaces(full_disk.root / "health", full_disk.root / "state" / STATE_NAME, full_disk.root, None)
     store = HealthStore(places)
     try:
