@@ -56,14 +56,16 @@ def private_dir(root: Path, *parts: str) -> Path:
     if root.is_dir():
         _warn_if_open(root)
     else:
-        _make_private(root)
+        make_private_dirs(root)
     path = root.joinpath(*parts)
     if parts and not path.is_dir():
-        _make_private(path)
+        make_private_dirs(path)
     return path
 
 
-def _make_private(path: Path) -> None:
+def make_private_dirs(path: Path) -> None:
+    """Create `path`'s missing levels 0700; levels already there are left as they are, without a word. For writers
+    that only know a file's path inside a store whose root is checked elsewhere (`private_dir` says the rest)."""
     missing = []
     level = path
     while not level.is_dir():

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from core.atomic import write_atomic
+from core.atomic import make_private_dirs, write_atomic
 from replay.errors import ReplayError, ReplayFailure
 from replay.parquet_io import S3_THREADS
 from replay.query import SourceSpec
@@ -25,7 +25,7 @@ from replay.source import ENDPOINT_ENV, OpenedSource
 class LocalWriter:
     def put(self, path: str, data: bytes) -> None:
         dest = Path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(dest.parent)  # they hold events, like events.dir (core/atomic.py)
         write_atomic(dest, lambda tmp: tmp.write_bytes(data))
 
     def remove(self, path: str) -> None:
