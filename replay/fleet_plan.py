@@ -22,7 +22,7 @@ import pyarrow.fs as pafs
 from replay.errors import ReplayError, first_line
 from replay.query import EventQuery
 from replay.source import OpenedSource
-from replay.tiers import day_range
+from replay.tiers import day_range, partition_dirs
 
 SIDECAR = ".frames.parquet"
 VIDEOS = (".mp4", ".avi")
@@ -98,15 +98,6 @@ def parse_clip_id(clip_id: str, bus: str) -> tuple[str, float] | None:
     return camera, when.timestamp()
 
 
-def _subdirs(src: OpenedSource, path: str, key: str) -> list[tuple[str, str]]:
-    infos = src.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
-    return sorted(
-        (i.base_name[len(key) + 1 :], i.path)
-        for i in infos
-        if i.type == pafs.FileType.Directory and i.base_name.startswith(f"{key}=")
-    )
-
-
 def _split(name: str) -> tuple[str, str] | None:
     """(clip id, kind) of a clip file name: kind is 'sidecar' or the video's suffix; None for anything else."""
     if name.endswith(SIDECAR):
@@ -145,10 +136,10 @@ def list_clips(src: OpenedSource, root: str, query: EventQuery) -> ClipListing:
     clips: list[ClipRef] = []
     unpaired: list[str] = []
     try:
-        for date, day_path in _subdirs(src, root, "date"):
+        for date, day_path in partition_dirs(src, root, "date"):
             if (first and date < first) or (last and date > last):
                 continue
-            for bus, bus_path in _subdirs(src, day_path, "bus"):
+            for bus, bus_path in partition_dirs(src, day_path, "bus"):
                 if query.bus is not None and bus != query.bus:
                     continue
                 found, loose = _bus_folder(src, bus_path, bus, date)

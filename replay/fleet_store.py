@@ -17,9 +17,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from recorder.health import HEALTH_SCHEMA, HealthSummary, summary_from_row
-from replay.errors import ReplayError
+from replay.errors import ReplayError, first_line
 from replay.query import SourceSpec
 from replay.source import OpenedSource, open_source
+from replay.tiers import partition_dirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,23 +29,11 @@ class FleetRead:
     seen: dict[str, dt.date]  # every bus seen in the window, and the last day it was
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _partitions(src: OpenedSource, path: str, key: str) -> list[tuple[str, str]]:
-    """(value, path) of the `key=value` folders directly under `path`."""
     try:
-        infos = src.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
+        return partition_dirs(src, path, key)
     except OSError as exc:
-        raise ReplayError(f"{src.label}: cannot be listed: {_first_line(exc)}") from None
-    prefix = f"{key}="
-    return sorted(
-        (i.base_name[len(prefix) :], i.path)
-        for i in infos
-        if i.type == pafs.FileType.Directory and i.base_name.startswith(prefix)
-    )
+        raise ReplayError(f"{src.label}: cannot be listed: {first_line(exc)}") from None
 
 
 def _seen(src: OpenedSource, root: str, first: dt.date, last: dt.date, into: dict[str, dt.date]) -> None:
@@ -67,8 +56,8 @@ def _read(src: OpenedSource, files: list[str]) -> list[HealthSummary]:
                 with src.fs.open_input_file(path) as fh:
                     pq.read_schema(fh).field("cameras")
             except (OSError, pa.ArrowException, KeyError) as bad:
-                raise ReplayError(f"{path}: not a health summary: {_first_line(bad)}") from None
-        raise ReplayError(f"{src.label}: unreadable health summaries: {_first_line(exc)}") from None
+                raise ReplayError(f"{path}: not a health summary: {first_line(bad)}") from None
+        raise ReplayError(f"{src.label}: unreadable health summaries: {first_line(exc)}") from None
     return [summary_from_row(row) for row in table.to_pylist()]
 
 
@@ -88,7 +77,7 @@ def read_fleet(spec: SourceSpec, day: dt.date, fleet_days: int) -> FleetRead:
         try:
             infos = health.fs.get_file_info(pafs.FileSelector(bus_path, allow_not_found=True))
         except OSError as exc:
-            raise ReplayError(f"{health.label}: cannot be listed: {_first_line(exc)}") from None
+            raise ReplayError(f"{health.label}: cannot be listed: {first_line(exc)}") from None
         # Hidden names are files still being written.
         files += [i.path for i in infos if i.type == pafs.FileType.File and i.base_name.startswith("summary-")]
     summaries = _read(health, sorted(files)) if files else []

@@ -94,8 +94,8 @@ def bus_day_of(path: str, root: str) -> BusDay | None:
     return BusDay(parts[0][len("date=") :], parts[1][len("bus=") :])
 
 
-def _subdirs(src: OpenedSource, path: str, key: str) -> list[tuple[str, str]]:
-    """(value, path) of the `key=value` folders directly under path."""
+def partition_dirs(src: OpenedSource, path: str, key: str) -> list[tuple[str, str]]:
+    """(value, path) of the `key=value` folders directly under path (hive layout: date=…, bus=…)."""
     infos = src.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
     out = []
     for info in infos:
@@ -122,7 +122,7 @@ def list_files(src: OpenedSource, root: str, query: EventQuery) -> list[StoredFi
             # No date bound: one recursive listing (on S3, a request per 1000 files) beats one per day.
             folders = [root]
         else:
-            days = _subdirs(src, root, "date")
+            days = partition_dirs(src, root, "date")
             folders = [path for day, path in days if not ((first and day < first) or (last and day > last))]
             if query.bus is not None:
                 folders = [f"{path}/bus={query.bus}" for path in folders]
