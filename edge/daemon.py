@@ -291,18 +291,21 @@ class Daemon:
         return st.recorder.health()
 
     def _publish(self, result: FrameResult, bus: AlertBus) -> None:
+        """Every zone of the frame's camera: a change at once, an unchanged state (`clear` included, for quiet zones)
+        every `repeat_s`, so a display that (re)connects shows a zone clear only because vigie said so."""
         now = time.monotonic()
         stealth = self.config.alerts.mode == "log"
         for alert in result.changed:
             self.stats.tally.add(alert)
-        for alert in result.alerts:
-            key = ZoneKey(alert.camera, alert.side, alert.zone)
+        raised = {ZoneKey(a.camera, a.side, a.zone): a for a in result.alerts}
+        ts = result.frame.t_capture
+        for key in self._zones[result.frame.camera]:
+            alert = raised.get(key) or Alert(key.camera, key.side, key.zone, Level.NONE, (), None, ts)
             changed = alert in result.changed
             if stealth:  # counted above and logged here; the driver is told nothing
                 if changed:
                     self.options.echo(format_alert(alert) + "  (stealth: not published)")
                 continue
-            # Unchanged alerts are repeated now and then so a display that connects late learns the state.
             if not changed and now - self._last_sent.get(key, 0.0) < self.config.alerts.repeat_s:
                 continue
             sent = bus.alert(alert)
@@ -310,18 +313,6 @@ class Daemon:
             if changed:
                 self.stats.record_alert(alert.frame_ts, sent.sent_ts)
                 self.options.echo(format_alert(alert))
-        if not stealth:
-            self._repeat_quiet(result, bus, now)
-
-    def _repeat_quiet(self, result: FrameResult, bus: AlertBus, now: float) -> None:
-        """Quiet zones are stated too, as `clear` decided by this frame, every `repeat_s`: a display that (re)connects
-        shows a zone clear only because vigie said so, never because it heard nothing."""
-        raised = {ZoneKey(a.camera, a.side, a.zone) for a in result.alerts}
-        for key in self._zones[result.frame.camera]:
-            if key in raised or now - self._last_sent.get(key, 0.0) < self.config.alerts.repeat_s:
-                continue
-            bus.alert(Alert(key.camera, key.side, key.zone, Level.NONE, (), None, result.frame.t_capture))
-            self._last_sent[key] = now
 
 
 def install_signal_handlers(daemon: Daemon) -> None:
