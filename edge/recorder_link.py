@@ -91,6 +91,7 @@ class RecorderLink:
             bus_id=config.bus.id,
             fmt=rc.format,
             mode=rc.mode,
+            face_model=rc.face_model,
             pre_roll_s=rc.pre_roll_s,
             clip_fps=rc.clip_fps,
             retention=RetentionPolicy(rc.retention_days * 86400.0, int(rc.quota_mb * 2**20)),

