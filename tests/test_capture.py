@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from core.types import Frame
-from edge.capture import CameraReader, FrameHub, Pacer
+from edge.capture import CameraReader, FrameHub, Pacer, paced
 from edge.config import CameraConfig, ZoneConfig
 
 from .conftest import FOOTAGE, wait_until
@@ -98,6 +98,27 @@ def test_a_paced_file_that_fell_behind_goes_on_from_now_without_rushing_through_
         pacer.shown(now)
     # Three frames at once (the hub keeps only the newest), then the file's rate again: not 30 in a burst.
     assert shown == [103.0, 103.0, 103.0, 103.1, 103.2]
+
+
+def test_a_looping_file_keeps_its_schedule_across_the_loop() -> None:
+    """Reopened at the end of the file, a camera's next frame is due a period after the last one shown, not at once
+    (a new schedule per loop put two frames within a period and the hub dropped one at every loop)."""
+    pacer = Pacer(period=0.1, next_due=100.0)
+    pacer.shown(100.0)
+    again = paced(pacer, 10.0, now=100.02)  # the loop's reopen took 20 ms
+    assert again is pacer and again.wait_s(100.02) == pytest.approx(0.08)
+    assert paced(pacer, 15.0, now=100.02).next_due == 100.02  # another rate: a new schedule
+    assert paced(None, 10.0, now=5.0).next_due == 5.0
+
+
+def test_frames_after_the_hub_closes_are_neither_taken_nor_counted_as_dropped() -> None:
+    """At shutdown the pipeline stops taking frames; what the readers still deliver is not a drop."""
+    hub = FrameHub(["cam"])
+    hub.put(Frame("cam", 1, 0.0, None))  # type: ignore[arg-type]  # the hub never looks at pixels
+    hub.close()
+    hub.put(Frame("cam", 2, 0.1, None))  # type: ignore[arg-type]
+    assert (hub.counters["cam"].frames, hub.counters["cam"].dropped) == (1, 0)
+    assert [f.seq for f in hub.take(timeout=0)] == [1]
 
 
 # -- real files -------------------------------------------------------------------------------------------------------
