@@ -44,14 +44,25 @@ def verify_model(path: Path, expected_sha256: str | None) -> ModelInfo:
     return ModelInfo(path, digest)
 
 
-def open_session(path: Path, threads: int, what: str) -> ort.InferenceSession:
-    """A CPU onnxruntime session set up for a small shared machine; `what` names the model in errors."""
+def session_options(threads: int, plan_memory: bool) -> ort.SessionOptions:
+    """How every vigie session runs: few threads that sleep when idle, and memory planned only where it pays."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     # On a 2-core bus computer, spinning threads steal the core the capture threads need.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # A memory pattern is one block per input shape, planned on its first run and kept in the arena from then on.
+    # For the face model's few large tensors it is 17 MB kept for no CPU saved; for the person model's many small
+    # ones, 20 MB that save 4-5 % of its CPU per frame (benchmarks/bench_session_memory.py).
+    opts.enable_mem_pattern = plan_memory
+    return opts
+
+
+def open_session(path: Path, threads: int, what: str, plan_memory: bool = False) -> ort.InferenceSession:
+    """A CPU onnxruntime session set up for a small shared machine; `what` names the model in errors;
+    `plan_memory` keeps a memory pattern per input shape (see session_options)."""
+    opts = session_options(threads, plan_memory)
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors
