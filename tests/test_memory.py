@@ -3,11 +3,25 @@ benchmarks/bench_session_memory.py, held here so that a change cannot undo them 
 
 from __future__ import annotations
 
+import os
+import queue
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
 from core.models import open_session
 from edge.detector import INT8_MODEL_PATH
 from edge.runtime import RuntimeSettings
 from edge.runtime_ort import OrtRuntime
+from recorder.anonymise import Anonymiser
+from recorder.clipfile import FrameMeta
+from recorder.clips import ClipStart
 from recorder.faces import FACE_MODEL_PATH
+from recorder.retention import RetentionPolicy
+from recorder.ring import FrameRing, ring_name
+from recorder.worker import Recorder, RecorderSettings, RingAttach
 
 
 def test_the_face_model_plans_no_memory_pattern_but_keeps_its_arena() -> None:
@@ -24,3 +38,46 @@ def test_the_person_detector_keeps_its_memory_patterns() -> None:
     options = runtime._session.get_session_options()
     assert options.enable_mem_pattern is True
     assert options.enable_cpu_mem_arena is True
+
+
+@pytest.fixture
+def ring():
+    ring = FrameRing.create(ring_name(os.getpid(), "memtest"), 8, 48, 64)
+    yield ring
+    ring.close()
+
+
+def test_the_recorder_blurs_one_frame_per_call(tmp_path: Path, ring: FrameRing, monkeypatch) -> None:
+    """The face model's working memory grows with its batch: the recorder hands it one frame at a time."""
+    batches: list[int] = []
+
+    def anonymise(self, images: list[np.ndarray], persons: list[np.ndarray]) -> list[np.ndarray]:
+        batches.append(len(images))
+        return images
+
+    monkeypatch.setattr(Anonymiser, "anonymise", anonymise)
+    settings = RecorderSettings(
+        root=tmp_path / "clips",
+        bus_id="bus-1",
+        fmt="avi",
+        mode="persons",  # no face model to load: the batches are what is tested
+        pre_roll_s=0.0,
+        clip_fps=5.0,
+        retention=RetentionPolicy(86400.0, 2**30),
+        min_free_bytes=0,
+        nice=0,
+        cameras={},
+    )
+    recorder = Recorder(settings, queue.Queue())
+    now = time.time()
+    recorder.handle(RingAttach("right", ring.spec))
+    recorder.handle(ClipStart("right", "clip-1", now))
+    for seq in range(1, 6):
+        ts = now + seq * 0.2
+        slot = ring.write(seq, ts, np.full((48, 64, 3), seq * 40, np.uint8))
+        assert slot is not None
+        recorder.handle(FrameMeta("right", slot, seq, ts, np.zeros((0, 4), np.float32), (), (), 0.0, "off"))
+    while recorder.behind:
+        recorder.work()
+    recorder.close()
+    assert batches == [1] * 5
