@@ -46,6 +46,7 @@ if "OPENCV_LOG_LEVEL" not in os.environ:
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 8.0
+DECODE_THREADS = 1
 
 
 @dataclass(slots=True)
@@ -139,9 +140,14 @@ def _is_file(source: str) -> bool:
 
 
 def open_capture(cam: CameraConfig) -> cv2.VideoCapture:
+    # One FFmpeg decoding thread per camera, not one per core: the cameras already decode in parallel, each in its
+    # reader thread, and each extra frame thread holds its own frames and malloc arena (5 MB less for four cameras,
+    # same CPU per frame: benchmarks/bench_decode_threads.py) and delays a live picture by a frame.
+    threads = [cv2.CAP_PROP_N_THREADS, DECODE_THREADS]
     if _is_file(cam.source):
-        return cv2.VideoCapture(str(Path(cam.source)), cv2.CAP_FFMPEG)
+        return cv2.VideoCapture(str(Path(cam.source)), cv2.CAP_FFMPEG, threads)
     params = [
+        *threads,
         cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
         int(cam.open_timeout_s * 1000),
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,

@@ -8,10 +8,13 @@ import queue
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from core.models import open_session
+from edge.capture import open_capture
+from edge.config import CameraConfig, ZoneConfig
 from edge.detector import INT8_MODEL_PATH
 from edge.runtime import RuntimeSettings
 from edge.runtime_ort import OrtRuntime
@@ -22,6 +25,8 @@ from recorder.faces import FACE_MODEL_PATH
 from recorder.retention import RetentionPolicy
 from recorder.ring import FrameRing, ring_name
 from recorder.worker import Recorder, RecorderSettings, RingAttach
+
+from .conftest import FOOTAGE
 
 
 def test_the_face_model_plans_no_memory_pattern_but_keeps_its_arena() -> None:
@@ -81,3 +86,14 @@ def test_the_recorder_blurs_one_frame_per_call(tmp_path: Path, ring: FrameRing, 
         recorder.work()
     recorder.close()
     assert batches == [1] * 5
+
+
+def test_each_camera_decodes_in_one_ffmpeg_thread() -> None:
+    """The cameras decode in parallel already; a frame thread more per camera holds frames and a malloc arena."""
+    zones = [ZoneConfig(name="z", polygon=[(0, 0), (1, 0), (1, 1)])]
+    cap = open_capture(CameraConfig(name="cam", side="right", source=str(FOOTAGE / "cam_front.mp4"), zones=zones))
+    try:
+        assert cap.isOpened()
+        assert cap.get(cv2.CAP_PROP_N_THREADS) == 1
+    finally:
+        cap.release()
