@@ -22,6 +22,7 @@ import zmq
 
 from core.atomic import write_text_atomic
 from core.types import Alert, Health, Level, Status, ViewReason
+from edge.allocator import limit_arenas
 from edge.bus import AlertBus, shown_level
 from edge.capture import CameraCounters, CameraReader, FrameHub
 from edge.config import Config, operating_root
@@ -150,6 +151,7 @@ class Daemon:
 
     def run(self) -> dict:
         cfg = self.config
+        limit_arenas()  # before any thread of ours allocates (edge/allocator.py)
         detector = PersonDetector(cfg.detector)  # loads, checks sha256, warms up: fail before opening anything
         ctx = zmq.Context()
         bus = AlertBus(ctx, cfg.alerts.endpoint, cfg.bus.id)

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 import queue
+import subprocess
+import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
 
 from core.models import open_session
+from edge.allocator import limit_arenas
 from edge.capture import open_capture
 from edge.config import CameraConfig, ZoneConfig
 from edge.detector import INT8_MODEL_PATH
@@ -97,3 +101,63 @@ def test_each_camera_decodes_in_one_ffmpeg_thread() -> None:
         assert cap.get(cv2.CAP_PROP_N_THREADS) == 1
     finally:
         cap.release()
+
+
+# Six threads alive at once, each allocating: glibc's malloc_stats (on stderr) then lists every arena made.
+ARENA_PROBE = """
+import ctypes, sys, threading
+from edge.allocator import limit_arenas
+print(limit_arenas(2) if sys.argv[1] == "limit" else "none")
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = (ctypes.c_void_p,)
+together = threading.Barrier(6)
+def allocate():
+    together.wait()
+    libc.free(libc.malloc(4096))
+    together.wait()
+threads = [threading.Thread(target=allocate) for _ in range(6)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+libc.malloc_stats()
+"""
+
+
+def arenas_of_probe(mode: str, env: dict[str, str]) -> tuple[str, int]:
+    out = subprocess.run(
+        [sys.executable, "-c", ARENA_PROBE, mode], capture_output=True, text=True, check=True, env=env, timeout=60
+    )
+    return out.stdout.strip(), sum(line.startswith("Arena ") for line in out.stderr.splitlines())
+
+
+@pytest.fixture
+def probe_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    return env
+
+
+def test_the_daemon_threads_share_as_many_malloc_arenas_as_asked(probe_env: dict[str, str]) -> None:
+    """Each thread that allocates would get an arena of its own (and keep its memory); capped, they share."""
+    assert arenas_of_probe("none", probe_env)[1] > 2  # the probe does tell arenas apart
+    assert arenas_of_probe("limit", probe_env) == ("True", 2)
+
+
+def test_an_operators_malloc_arena_max_is_left_alone(probe_env: dict[str, str]) -> None:
+    assert arenas_of_probe("limit", {**probe_env, "MALLOC_ARENA_MAX": "4"}) == ("False", 4)
+
+
+def test_limit_arenas_defaults_to_the_cores_this_process_may_use(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked without touching this process's allocator: mallopt is a stand-in here."""
+    asked: list[tuple[int, int]] = []
+
+    def mallopt(option: int, value: int) -> int:
+        asked.append((option, value))
+        return 1
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.setattr("edge.allocator.ctypes.CDLL", lambda _: SimpleNamespace(mallopt=mallopt))
+    assert limit_arenas() is True
+    assert asked == [(-8, len(os.sched_getaffinity(0)))]
