@@ -1,6 +1,6 @@
 """Where the memory goes: the profile behind e2e.py's PSS figure, daemon and recorder mapped separately.
 
-    .venv/bin/python benchmarks/profile_memory.py [--seconds 15] [--scenario paced rec] [--json OUT]
+    .venv/bin/python benchmarks/profile_memory.py [--seconds 15] [--scenario paced rec] [--command vigie] [--json OUT]
 
 Each scenario is e2e.py's own (same configs): the real `vigie run` as a subprocess. Like e2e.py, the sum of the PSS
 of the process tree (daemon, recorder, multiprocessing's resource tracker) is sampled every 0.2 s from
@@ -209,7 +209,8 @@ def run_profiled(cmd: list[str]) -> Profile:
     return Profile(peak, best[0], best[1], time.monotonic() - started, best[2], dict(own))
 
 
-def scenario_cmd(name: str, folder: Path, seconds: float) -> list[str]:
+def scenario_cmd(name: str, folder: Path, seconds: float, command: str = "module") -> list[str]:
+    """e2e.py's scenario `name`, run as e2e.py runs it (`python -m edge`) or as a bus does (the installed `vigie`)."""
     at_15fps = lambda c: c.update(fps=15.0)  # noqa: E731
     configs = {
         "paced": lambda: scenario_config(folder, "paced", at_15fps),
@@ -217,7 +218,8 @@ def scenario_cmd(name: str, folder: Path, seconds: float) -> list[str]:
         "unpaced": lambda: scenario_config(folder, "unpaced", lambda c: c.update(realtime=False)),
     }
     config = configs[name]()
-    return [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", str(seconds)]
+    start = [sys.executable, "-m", "edge"] if command == "module" else [str(Path(sys.executable).parent / "vigie")]
+    return [*start, "run", "--config", str(config), "--duration", str(seconds)]
 
 
 def by_role(profile: Profile) -> dict[str, Snapshot]:
@@ -282,11 +284,14 @@ def main() -> None:
     ap.add_argument("--scenario", nargs="+", default=["paced", "rec"], choices=["paced", "rec", "unpaced"])
     ap.add_argument("--top", type=int, default=16, help="groups shown; the rest are summed on one line")
     ap.add_argument("--json", type=Path)
+    # A spawned child runs its parent's main script again (not a package's __main__): what the installed command
+    # imports there, its recorder loads too.
+    ap.add_argument("--command", choices=["module", "vigie"], default="module", help="python -m edge, or vigie")
     args = ap.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.scenario:
-            profile = run_profiled(scenario_cmd(name, Path(tmp), args.seconds))
+            profile = run_profiled(scenario_cmd(name, Path(tmp), args.seconds, args.command))
             print_profile(name, profile, args.top)
             results[name] = as_json(profile)
     if args.json:
