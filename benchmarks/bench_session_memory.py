@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 from core.models import session_options  # noqa: E402
 from edge.detector import INPUT_SIZE, INT8_MODEL_PATH, preprocess  # noqa: E402
-from recorder.faces import FACE_MODEL_PATH, to_batch  # noqa: E402
+from recorder.faces import DEFAULT_FACE_MODEL, FACE_MODELS, to_batch  # noqa: E402
 
 BLOCK = 10
 POOL = 40  # distinct frames, cycled: enough to vary the faces and persons, few enough not to weigh on memory
@@ -90,7 +90,7 @@ class Session:
     def __init__(self, arm: Arm):
         self.arm = arm
         opts = session_options(1, plan_memory=arm.pattern)
-        path = INT8_MODEL_PATH if arm.model == "person" else FACE_MODEL_PATH
+        path = INT8_MODEL_PATH if arm.model == "person" else FACE_MODELS[DEFAULT_FACE_MODEL].path
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         # The warm-ups of PersonDetector and FaceDetector: they shape what the arena holds from the start.
