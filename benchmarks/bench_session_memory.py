@@ -6,7 +6,8 @@ run them, memory and CPU, before and after.
 Arms, on frames of footage/cam_*.mp4 (768x576), one intra-op thread as both processes run them:
 - person: batches of 4 (the daemon's four cameras) after a warm-up at batches 1 to 4 as PersonDetector does, with
   memory patterns (onnxruntime's default: one block planned per input shape and kept) and without (core/models.py);
-- face: two frames a call with patterns (the recorder before), one frame a call with and without patterns.
+- face, the recorder's int8 model and the float one: two frames a call with patterns (the recorder before), one
+  frame a call with and without patterns.
 
 Memory, each arm in a process of its own: how far the peak resident set (VmHWM) rose above what the process held
 with the model loaded, and its PSS at the end (what e2e.py's sum would see of it). CPU, every arm of a model in one
@@ -34,7 +35,7 @@ sys.path.insert(0, str(REPO))
 
 from core.models import session_options  # noqa: E402
 from edge.detector import INPUT_SIZE, INT8_MODEL_PATH, preprocess  # noqa: E402
-from recorder.faces import DEFAULT_FACE_MODEL, FACE_MODELS, to_batch  # noqa: E402
+from recorder.faces import FACE_MODELS, to_batch  # noqa: E402
 
 BLOCK = 10
 POOL = 40  # distinct frames, cycled: enough to vary the faces and persons, few enough not to weigh on memory
@@ -42,13 +43,14 @@ POOL = 40  # distinct frames, cycled: enough to vary the faces and persons, few 
 
 @dataclass(frozen=True, slots=True)
 class Arm:
-    model: str  # person, face
+    model: str  # person, or a face model of recorder.faces.FACE_MODELS (int8, the recorder's default; fp32)
     batch: int
     pattern: bool
 
     @property
     def label(self) -> str:
-        return f"{self.model}, batch {self.batch}, memory patterns {'on' if self.pattern else 'off'}"
+        what = self.model if self.model == "person" else f"face {self.model}"
+        return f"{what}, batch {self.batch}, memory patterns {'on' if self.pattern else 'off'}"
 
     @property
     def key(self) -> str:
@@ -62,7 +64,7 @@ class Arm:
 
 ARMS = {
     "person": (Arm("person", 4, True), Arm("person", 4, False)),
-    "face": (Arm("face", 2, True), Arm("face", 1, True), Arm("face", 1, False)),
+    **{face: (Arm(face, 2, True), Arm(face, 1, True), Arm(face, 1, False)) for face in ("int8", "fp32")},
 }
 
 
@@ -90,7 +92,7 @@ class Session:
     def __init__(self, arm: Arm):
         self.arm = arm
         opts = session_options(1, plan_memory=arm.pattern)
-        path = INT8_MODEL_PATH if arm.model == "person" else FACE_MODELS[DEFAULT_FACE_MODEL].path
+        path = INT8_MODEL_PATH if arm.model == "person" else FACE_MODELS[arm.model].path
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
         # The warm-ups of PersonDetector and FaceDetector: they shape what the arena holds from the start.
@@ -167,21 +169,22 @@ def cpu_and_equality(arms: tuple[Arm, ...], frames: int) -> tuple[list[float], l
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--person-runs", type=int, default=200, help="calls of batch 4 per arm")
-    ap.add_argument("--face-frames", type=int, default=100, help="frames per arm (face model: ~40 ms CPU each)")
+    ap.add_argument("--face-frames", type=int, default=100, help="frames per face arm (16-40 ms CPU each)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--calls", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(args.child, args.calls)
         return
-    frames_of = {"person": 4 * args.person_runs, "face": args.face_frames}
     for model, arms in ARMS.items():
-        per_frame, same = cpu_and_equality(arms, frames_of[model])
-        print(f"{model} ({frames_of[model]} frames per arm; memory: above the model loaded and warmed up):")
+        frames = 4 * args.person_runs if model == "person" else args.face_frames
+        per_frame, same = cpu_and_equality(arms, frames)
+        what = model if model == "person" else f"face {model}"
+        print(f"{what} ({frames} frames per arm; memory: above the model loaded and warmed up):")
         for arm, ms, ok in zip(arms, per_frame, same, strict=True):
-            mem = memory(arm, frames_of[model])
+            mem = memory(arm, frames)
             print(
-                f"  {arm.label:42s} peak RSS +{mem['peak_rss_mb']:5.1f} MB, PSS kept +{mem['kept_pss_mb']:5.1f} MB;"
+                f"  {arm.label:47s} peak RSS +{mem['peak_rss_mb']:5.1f} MB, PSS kept +{mem['kept_pss_mb']:5.1f} MB;"
                 f" CPU {ms:5.2f} ms a frame ({ms / per_frame[0]:.3f}x); outputs {'equal' if ok else 'DIFFER'}"
             )
 

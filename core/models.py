@@ -53,8 +53,8 @@ def session_options(threads: int, plan_memory: bool) -> ort.SessionOptions:
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # A memory pattern is one block per input shape, planned on its first run and kept in the arena from then on.
-    # For the face model's few large tensors it is 17 MB kept for no CPU saved; for the person model's many small
-    # ones, 20 MB that save 4-5 % of its CPU per frame (benchmarks/bench_session_memory.py).
+    # For the face model's few large tensors it is 28 MB kept (int8; fp32: 17 MB) for no CPU saved; for the person
+    # model's many small ones, 20 MB that save 4-6 % of its CPU per frame (benchmarks/bench_session_memory.py).
     opts.enable_mem_pattern = plan_memory
     return opts
 

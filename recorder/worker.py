@@ -48,8 +48,8 @@ BACKLOG_WORK_S = 10.0
 STOP_GRACE_S = 3.0  # at shutdown, frames still in the ring are worth this long to rescue
 RETENTION_EVERY_S = 60.0
 # Frames written between two looks at the inbox: a long batch lets the ring overwrite frames. One: the face model's
-# working memory grows with its batch (~95 MB a frame at 768x576, kept by its arena), and two frames a call cost no
-# less CPU per frame (benchmarks/bench_session_memory.py).
+# working memory grows with its batch (~60 MB a 768x576 frame for the int8 model, ~95 MB for fp32, kept by its
+# arena), and two frames a call cost more CPU per frame, not less (benchmarks/bench_session_memory.py).
 WORK_BATCH = 1
 # At shutdown, time to write what clips still have waiting and to finish them: the daemon waits 10 s in all, and a
 # recorder stopped mid-clip leaves nothing of it.

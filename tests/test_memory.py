@@ -25,7 +25,7 @@ from edge.runtime_ort import OrtRuntime
 from recorder.anonymise import Anonymiser
 from recorder.clipfile import FrameMeta
 from recorder.clips import ClipStart
-from recorder.faces import FACE_MODELS
+from recorder.faces import DEFAULT_FACE_MODEL, FACE_MODELS
 from recorder.retention import RetentionPolicy
 from recorder.ring import FrameRing, ring_name
 from recorder.worker import Recorder, RecorderSettings, RingAttach
@@ -36,13 +36,13 @@ from .conftest import FOOTAGE
 def test_the_face_model_plans_no_memory_pattern_but_keeps_its_arena() -> None:
     """A pattern would keep a block per input shape; without the arena every run would map and fault its memory
     anew (60-70 % more CPU a frame, measured)."""
-    options = open_session(FACE_MODELS["int8"].path, 1, "face model").get_session_options()
+    options = open_session(FACE_MODELS[DEFAULT_FACE_MODEL].path, 1, "face model").get_session_options()
     assert options.enable_mem_pattern is False
     assert options.enable_cpu_mem_arena is True
 
 
 def test_the_person_detector_keeps_its_memory_patterns() -> None:
-    """Its many small tensors run 4-5 % faster from one planned block: worth the memory."""
+    """Its many small tensors run 4-6 % faster from one planned block: worth the memory."""
     runtime = OrtRuntime(RuntimeSettings(INT8_MODEL_PATH, 1, "detector.model"))
     options = runtime._session.get_session_options()
     assert options.enable_mem_pattern is True
@@ -70,7 +70,7 @@ def test_the_recorder_blurs_one_frame_per_call(tmp_path: Path, ring: FrameRing, 
         bus_id="bus-1",
         fmt="avi",
         mode="persons",  # no face model to load: the batches are what is tested
-        face_model="int8",
+        face_model=DEFAULT_FACE_MODEL,
         pre_roll_s=0.0,
         clip_fps=5.0,
         retention=RetentionPolicy(86400.0, 2**30),
