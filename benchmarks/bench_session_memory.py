@@ -4,16 +4,18 @@ run them, memory and CPU, before and after.
     .venv/bin/python benchmarks/bench_session_memory.py [--person-runs 200] [--face-frames 100]
 
 Arms, on frames of footage/cam_*.mp4 (768x576), one intra-op thread as both processes run them:
-- person: batches of 4 (the daemon's four cameras) after a warm-up at batches 1 to 4 as PersonDetector does, with
-  memory patterns (onnxruntime's default: one block planned per input shape and kept) and without (core/models.py);
-- face, the recorder's int8 model and the float one: two frames a call with patterns (the recorder before), one
-  frame a call with and without patterns.
+- person: batches of 4 (the daemon's four cameras) after a warm-up at batches 1 to 4 as PersonDetector does: with
+  memory patterns (one block planned per input shape and kept) and onnxruntime's own arena, as before; without
+  patterns (measured, not taken: it costs CPU); with patterns in the process's shared arena (core/models.py);
+- face, the recorder's int8 model and the float one: two frames a call with patterns in its own arena (before); one
+  frame a call; without patterns; in the shared arena (now).
 
-Memory, each arm in a process of its own: how far the peak resident set (VmHWM) rose above what the process held
-with the model loaded, and its PSS at the end (what e2e.py's sum would see of it). CPU, every arm of a model in one
-process, interleaved in blocks of ten calls so that load elsewhere on the shared machine hits them alike: CPU
-milliseconds of `run` per frame (time.process_time), and the ratio to the first arm. Each arm's outputs, frame by
-frame, are compared with the first arm's: a memory setting must not change a single value.
+Memory, each arm in a process of its own, above what the process held before the session: its PSS once the model
+is loaded and warmed up, its highest PSS while running (what e2e.py's sum sees of it), and the rise of its peak
+resident set (VmHWM, between two samples included). CPU, every arm of a model in one process, interleaved in blocks
+of ten calls so that load elsewhere on the shared machine hits them alike: CPU milliseconds of `run` per frame
+(time.process_time), and the ratio to the first arm. Each arm's outputs, frame by frame, are compared with the first
+arm's: a memory setting must not change a single value.
 """
 
 from __future__ import annotations
@@ -45,27 +47,52 @@ POOL = 40  # distinct frames, cycled: enough to vary the faces and persons, few 
 class Arm:
     model: str  # person, or a face model of recorder.faces.FACE_MODELS (int8, the recorder's default; fp32)
     batch: int
-    pattern: bool
+    pattern: bool  # memory patterns
+    shared: bool  # the process's arena (core/models.py), or onnxruntime's own per session
 
     @property
     def label(self) -> str:
         what = self.model if self.model == "person" else f"face {self.model}"
-        return f"{what}, batch {self.batch}, memory patterns {'on' if self.pattern else 'off'}"
+        arena = "shared arena" if self.shared else "own arena"
+        return f"{what}, batch {self.batch}, patterns {'on' if self.pattern else 'off'}, {arena}"
 
     @property
     def key(self) -> str:
-        return f"{self.model}:{self.batch}:{int(self.pattern)}"
+        return f"{self.model}:{self.batch}:{int(self.pattern)}:{int(self.shared)}"
 
     @classmethod
     def parse(cls, key: str) -> Arm:
-        model, batch, pattern = key.split(":")
-        return cls(model, int(batch), pattern == "1")
+        model, batch, pattern, shared = key.split(":")
+        return cls(model, int(batch), pattern == "1", shared == "1")
 
 
+# The first arm of each model is how it ran before (onnxruntime's defaults, the recorder two frames a call); the last
+# is how it runs now; those between tell each change's share, or what was measured and not taken.
 ARMS = {
-    "person": (Arm("person", 4, True), Arm("person", 4, False)),
-    **{face: (Arm(face, 2, True), Arm(face, 1, True), Arm(face, 1, False)) for face in ("int8", "fp32")},
+    "person": (Arm("person", 4, True, False), Arm("person", 4, False, False), Arm("person", 4, True, True)),
+    **{
+        face: (
+            Arm(face, 2, True, False),
+            Arm(face, 1, True, False),
+            Arm(face, 1, False, False),
+            Arm(face, 1, False, True),
+        )
+        for face in ("int8", "fp32")
+    },
 }
+
+
+def options(arm: Arm) -> ort.SessionOptions:
+    if arm.shared:
+        return session_options(1, plan_memory=arm.pattern)
+    # Before: the same threads and optimisation, each session with onnxruntime's own arena.
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.enable_mem_pattern = arm.pattern
+    return opts
 
 
 def footage(frames: int) -> list[np.ndarray]:
@@ -91,7 +118,7 @@ class Session:
 
     def __init__(self, arm: Arm):
         self.arm = arm
-        opts = session_options(1, plan_memory=arm.pattern)
+        opts = options(arm)
         path = INT8_MODEL_PATH if arm.model == "person" else FACE_MODELS[arm.model].path
         self._session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
@@ -126,17 +153,17 @@ def pss_kb() -> int:
 
 
 def child(key: str, calls: int) -> None:
-    """One arm alone in this process: its memory, as the rise above what it held with the model loaded."""
+    """One arm alone in this process: its memory, as the rise above what the process held before the session."""
     arm = Arm.parse(key)
     pool = footage(POOL)
+    before_hwm, before = kilobytes("VmHWM"), pss_kb()
     session = Session(arm)
-    loaded_hwm, loaded_pss = kilobytes("VmHWM"), pss_kb()
-    kept = 0
+    loaded = most = pss_kb()
     for i in range(calls):
         session.run(session.batch(pool, i))
-        kept = max(kept, pss_kb())
-    rise = {"peak_rss_mb": (kilobytes("VmHWM") - loaded_hwm) / 1024, "kept_pss_mb": (kept - loaded_pss) / 1024}
-    print(json.dumps(rise))
+        most = max(most, pss_kb())
+    mb = {"loaded": loaded - before, "running": most - before, "peak_rss": kilobytes("VmHWM") - before_hwm}
+    print(json.dumps({k: v / 1024 for k, v in mb.items()}))
 
 
 def memory(arm: Arm, frames: int) -> dict:
@@ -180,12 +207,13 @@ def main() -> None:
         frames = 4 * args.person_runs if model == "person" else args.face_frames
         per_frame, same = cpu_and_equality(arms, frames)
         what = model if model == "person" else f"face {model}"
-        print(f"{what} ({frames} frames per arm; memory: above the model loaded and warmed up):")
+        print(f"{what} ({frames} frames per arm; memory: above the process before the session, warm-up included):")
         for arm, ms, ok in zip(arms, per_frame, same, strict=True):
             mem = memory(arm, frames)
             print(
-                f"  {arm.label:47s} peak RSS +{mem['peak_rss_mb']:5.1f} MB, PSS kept +{mem['kept_pss_mb']:5.1f} MB;"
-                f" CPU {ms:5.2f} ms a frame ({ms / per_frame[0]:.3f}x); outputs {'equal' if ok else 'DIFFER'}"
+                f"  {arm.label:47s} PSS +{mem['loaded']:5.1f} MB loaded, +{mem['running']:5.1f} MB running (peak RSS"
+                f" +{mem['peak_rss']:5.1f}); CPU {ms:5.2f} ms a frame ({ms / per_frame[0]:.3f}x); outputs "
+                + ("equal" if ok else "DIFFER")
             )
 
 

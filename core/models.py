@@ -3,11 +3,19 @@ CPU. Used by the person detector (edge/detector.py) and the face model (recorder
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
+
+# The first region of the process's onnxruntime arena. onnxruntime's own per-session arena starts at 1 MB and doubles
+# each region it adds when a tensor does not fit the free chunks of the regions it has (a chunk never spans two), so
+# warming up and running a model leaves it a ladder of regions, every one of them touched. One region this size holds
+# what either model needs at 768x576 (the person detector's batches of 1-4, the int8 face model's frame), so freed
+# chunks merge and are taken again, and only the pages used count (benchmarks/bench_session_memory.py).
+ARENA_FIRST_REGION_BYTES = 64 * 2**20
 
 
 class ModelError(Exception):
@@ -45,7 +53,8 @@ def verify_model(path: Path, expected_sha256: str | None) -> ModelInfo:
 
 
 def session_options(threads: int, plan_memory: bool) -> ort.SessionOptions:
-    """How every vigie session runs: few threads that sleep when idle, and memory planned only where it pays."""
+    """How every vigie session runs: few threads that sleep when idle, memory planned only where it pays, and one
+    arena for the whole process."""
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -56,7 +65,17 @@ def session_options(threads: int, plan_memory: bool) -> ort.SessionOptions:
     # For the face model's few large tensors it is 28 MB kept (int8; fp32: 17 MB) for no CPU saved; for the person
     # model's many small ones, 20 MB that save 4-6 % of its CPU per frame (benchmarks/bench_session_memory.py).
     opts.enable_mem_pattern = plan_memory
+    register_shared_arena()
+    opts.add_session_config_entry("session.use_env_allocators", "1")
     return opts
+
+
+@functools.cache
+def register_shared_arena() -> None:
+    """The CPU arena every session of this process allocates from (ARENA_FIRST_REGION_BYTES); registered once, before
+    the first session asks for it."""
+    cpu = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+    ort.create_and_register_allocator(cpu, ort.OrtArenaCfg({"initial_chunk_size_bytes": ARENA_FIRST_REGION_BYTES}))
 
 
 def open_session(path: Path, threads: int, what: str, plan_memory: bool = False) -> ort.InferenceSession:

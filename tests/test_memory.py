@@ -49,6 +49,17 @@ def test_the_person_detector_keeps_its_memory_patterns() -> None:
     assert options.enable_cpu_mem_arena is True
 
 
+def test_every_session_allocates_from_the_one_arena_of_its_process() -> None:
+    """onnxruntime's arena per session grows a ladder of regions, each touched (22 MB more for the person detector);
+    the process's own starts with one region that holds either model's needs (core/models.py)."""
+    sessions = (
+        open_session(FACE_MODELS[DEFAULT_FACE_MODEL].path, 1, "face model"),
+        OrtRuntime(RuntimeSettings(INT8_MODEL_PATH, 1, "detector.model"))._session,
+    )
+    for session in sessions:
+        assert session.get_session_options().get_session_config_entry("session.use_env_allocators") == "1"
+
+
 @pytest.fixture
 def ring():
     ring = FrameRing.create(ring_name(os.getpid(), "memtest"), 8, 48, 64)
