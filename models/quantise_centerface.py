@@ -38,9 +38,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
-from onnx import version_converter
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
 
 MODELS = Path(__file__).resolve().parent
 sys.path.insert(0, str(MODELS.parent))
@@ -70,19 +67,11 @@ def every_nth(path: Path, every: int, offset: int) -> list[np.ndarray]:
     return frames
 
 
-class Frames(CalibrationDataReader):
-    """One frame per calibration step, as the face detector feeds the model (frames of different sizes: MinMax
-    only keeps each tensor's range)."""
-
-    def __init__(self, frames: list[np.ndarray]):
-        self._batches = iter([{"input.1": to_batch([f])} for f in frames])
-
-    def get_next(self) -> dict | None:
-        return next(self._batches, None)
-
-
 def prepared(source: Path, out: Path) -> list[str]:
     """The float model at opset 13 with named nodes, written to `out`; returns the names left in float."""
+    import onnx
+    from onnx import version_converter
+
     model = version_converter.convert_version(onnx.load(str(source)), OPSET)
     for index, node in enumerate(model.graph.node):
         node.name = f"{node.op_type.lower()}_{index}"
@@ -92,6 +81,26 @@ def prepared(source: Path, out: Path) -> list[str]:
 
 
 def main() -> None:
+    # Imported here, not at the top: the accuracy gate (tests/test_faces_int8.py) reads CALIBRATION from this file,
+    # and the suite does not install onnx (the `quantise` extra), which onnxruntime.quantization needs.
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    class Frames(CalibrationDataReader):
+        """One frame per calibration step, as the face detector feeds the model (frames of different sizes:
+        MinMax only keeps each tensor's range)."""
+
+        def __init__(self, frames: list[np.ndarray]):
+            self._batches = iter([{"input.1": to_batch([f])} for f in frames])
+
+        def get_next(self) -> dict | None:
+            return next(self._batches, None)
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--source", type=Path, default=MODELS / "centerface.onnx")
     parser.add_argument("--out", type=Path, default=MODELS / "centerface_int8.onnx")
