@@ -7,11 +7,14 @@ Scenarios (each a `vigie run` subprocess with --stats, so CPU and RSS are the da
                 (the defaults on a bus standing with every zone live, the worst case; the demo's drive, where
                 cameras that cannot alert run idle; two inference threads instead of one; OpenVINO instead of
                 onnxruntime; the recorder on)
-  unpaced       four files decoded as fast as possible: the daemon's throughput (frames processed per second)
+  unpaced       four files decoded as fast as possible: the daemon's throughput (frames processed per second), with
+                one inference thread (the default) and with two
   naive         in this process: read each capture in turn, one detector call per frame, float model (the baseline)
 
-Targets (DESIGN.md, 2 cores): 4 x 15 fps with no dropped frames at <= 70 % CPU (100 % = one core), frame->alert
-p99 <= 100 ms, >= 2x the naive loop's throughput, RSS <= 500 MB. The machine is shared and noisy: compare the ratios.
+Targets (issue 9, 2 cores; 100 % = one core): 4 x 15 fps with no frame dropped at <= 60 % CPU with every zone live,
+<= 40 % on the demo's drive, <= 85 % for the daemon and the recorder together; frame -> alert p99 <= 100 ms with the
+recorder on, over >= 100 alerts; >= 2x the naive loop's throughput; daemon + recorder memory <= 500 MB. The machine is
+shared and noisy: compare the ratios. Where the time goes in each scenario: benchmarks/profile_e2e.py.
 """
 
 from __future__ import annotations
@@ -194,8 +197,12 @@ def main() -> None:
                 scenario_config(folder, "storm", at_15fps, recorder=True, drive=indicator_storm(folder)), args.seconds
             )
         )
-        unpaced = summarise(
-            run_daemon(scenario_config(folder, "unpaced", lambda c: c.update(realtime=False)), args.seconds)
+        flat_out = lambda c: c.update(realtime=False)  # noqa: E731
+        unpaced = summarise(run_daemon(scenario_config(folder, "unpaced", flat_out), args.seconds))
+        # Two inference threads: more CPU per frame, but the detector then has both cores when throughput is what
+        # counts (a catch-up, a replay); the live default stays one (bench_runtimes.py).
+        unpaced_2t = summarise(
+            run_daemon(scenario_config(folder, "unpaced2", flat_out, detector={"threads": 2}), args.seconds)
         )
     naive = naive_loop(args.seconds)
     results = {
@@ -206,8 +213,10 @@ def main() -> None:
         "paced_15fps_recorder_on": recording,
         "paced_15fps_recorder_on_indicator_storm": storm,
         "unpaced": unpaced,
+        "unpaced_2_threads": unpaced_2t,
         "naive": naive,
         "throughput_vs_naive": round(unpaced["processed_fps_total"] / naive["fps"], 2),
+        "throughput_vs_naive_2_threads": round(unpaced_2t["processed_fps_total"] / naive["fps"], 2),
     }
     paced_runs = (
         ("paced 4x15 fps", paced),
@@ -226,16 +235,20 @@ def main() -> None:
             f"detected {p['detected_share']:.0%} of frames; daemon + recorder: CPU {p['tree_cpu_percent']} %, "
             f"PSS {p['tree_rss_peak_mb']} MB"
         )
-    print(
-        f"{'unpaced':16s}: {unpaced['processed_fps_total']} frames/s processed, CPU {unpaced['cpu_percent']} %, "
-        f"batch {unpaced['batch_mean']}, RSS {unpaced['rss_peak_mb']} MB"
-    )
+    for name, u in (("unpaced", unpaced), ("  2 threads", unpaced_2t)):
+        print(
+            f"{name:16s}: {u['processed_fps_total']} frames/s processed, CPU {u['cpu_percent']} %, "
+            f"daemon CPU {u['tree_cpu_percent']} %, batch {u['batch_mean']}, RSS {u['rss_peak_mb']} MB"
+        )
     print(
         f"{'recorder cost':16s}: {recording['recorder_cpu_s_per_clip_minute']} CPU s per minute of clip "
         f"({recording['clip_minutes']} min of clip, 4 cameras at 768x576, faces mode)"
     )
     print(f"{'naive loop':16s}: {naive['fps']} frames/s (float model)")
-    print(f"throughput vs naive: {results['throughput_vs_naive']}x")
+    print(
+        f"throughput vs naive: {results['throughput_vs_naive']}x "
+        f"({results['throughput_vs_naive_2_threads']}x with two inference threads)"
+    )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

@@ -22,6 +22,7 @@ import zmq
 
 from core.atomic import write_text_atomic
 from core.types import Alert, Health, Level, Status, ViewReason
+from edge.ahead import DetectAhead
 from edge.allocator import limit_arenas
 from edge.bus import AlertBus, shown_level
 from edge.capture import CameraCounters, CameraReader, FrameHub
@@ -125,6 +126,7 @@ class Stages:
     """What the main loop drives, built once by `Daemon.run`."""
 
     hub: FrameHub
+    ahead: DetectAhead  # the detector, a batch ahead of the trackers, on its own thread
     pipeline: Pipeline
     bus: AlertBus
     writer: EventWriter
@@ -164,6 +166,7 @@ class Daemon:
         readers = [CameraReader(c, hub) for c in cfg.cameras]
         vehicle = open_vehicle(cfg, ctx, time.time())
         pipeline = Pipeline(cfg, detector, vehicle)
+        ahead = DetectAhead(hub, pipeline)
         watch = CameraWatch([c.name for c in cfg.cameras])
         self.stats = RunStats()
         # The day's health summary counts from the daemon's own counters; read only at midnight, checkpoints and stop.
@@ -175,6 +178,7 @@ class Daemon:
         gc.freeze()
         for r in readers:
             r.start()
+        ahead.start()
         if cfg.alerts.mode == "log":
             self.options.echo(
                 f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, stealth mode: alerts counted and logged, "
@@ -183,8 +187,9 @@ class Daemon:
         else:
             self.options.echo(f"vigie: bus {cfg.bus.id}, {len(readers)} cameras, alerts on {cfg.alerts.endpoint}")
         try:
-            self._loop(Stages(hub, pipeline, bus, writer, watch, recorder, fleet))
+            self._loop(Stages(hub, ahead, pipeline, bus, writer, watch, recorder, fleet))
         finally:
+            ahead.stop()
             hub.close()  # frames that arrive now were never going to be processed: not drops
             for r in readers:
                 r.stop()
@@ -219,9 +224,9 @@ class Daemon:
         next_status = time.monotonic() + STATUS_EVERY_S
         next_heartbeat = time.monotonic() + HEARTBEAT_S
         while not self.stop_event.is_set() and (deadline is None or time.monotonic() < deadline):
-            frames = st.hub.take(timeout=0.1)
-            if frames:
-                batch = st.pipeline.process(frames)
+            detected = st.ahead.next(timeout=0.1)
+            if detected:
+                batch = st.pipeline.track(detected)
                 self.stats.record_inference(batch.inference_ms, len(batch.results), batch.skipped)
                 for result in batch.results:
                     for ev in result.opened:  # logged before its alert goes out: a crash cannot lose it

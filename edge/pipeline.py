@@ -34,6 +34,24 @@ class FrameResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Seen:
+    """One frame the detector looked at, with the bus's state at its capture."""
+
+    frame: Frame
+    vehicle: VehicleState
+    detections: Detections
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    """A batch between the detector and the cameras' trackers (`Pipeline.detect` → `Pipeline.track`)."""
+
+    seen: tuple[Seen, ...]
+    inference_ms: float  # preprocessing + the one detector call for the whole batch
+    skipped: int  # frames of cameras that could not alert, left undetected (edge/demand.py)
+
+
+@dataclass(frozen=True, slots=True)
 class BatchResult:
     results: tuple[FrameResult, ...]  # one per detected frame
     inference_ms: float  # preprocessing + the one detector call for the whole batch
@@ -97,6 +115,11 @@ class Pipeline:
         self.demand = DetectionDemand(config)
 
     def process(self, frames: list[Frame]) -> BatchResult:
+        return self.track(self.detect(frames))
+
+    def detect(self, frames: list[Frame]) -> Detected:
+        """The detector's half: which frames to detect, and one detector call for all of them. It touches no
+        camera's tracker, so the daemon runs it a batch ahead, on its own thread (edge/ahead.py)."""
         wanted = []
         for frame in frames:
             vehicle = self.vehicle.state_at(frame.t_capture)
@@ -105,11 +128,13 @@ class Pipeline:
         t0 = time.perf_counter()
         detections = self.detector.detect([f.image for f, _ in wanted], self.config.tracking.low_score)
         inference_ms = (time.perf_counter() - t0) * 1000.0
-        results = [
-            self.cameras[frame.camera].step(frame, dets, vehicle)
-            for (frame, vehicle), dets in zip(wanted, detections, strict=True)
-        ]
-        return BatchResult(tuple(results), inference_ms, skipped=len(frames) - len(wanted))
+        seen = tuple(Seen(f, v, d) for (f, v), d in zip(wanted, detections, strict=True))
+        return Detected(seen, inference_ms, skipped=len(frames) - len(wanted))
+
+    def track(self, detected: Detected) -> BatchResult:
+        """The cameras' half: tracker, zones and policies, frame by frame in capture order."""
+        results = [self.cameras[s.frame.camera].step(s.frame, s.detections, s.vehicle) for s in detected.seen]
+        return BatchResult(tuple(results), detected.inference_ms, detected.skipped)
 
     def views(self) -> dict[str, ViewState]:
         """Each camera's view after its last frame."""
