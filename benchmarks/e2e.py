@@ -123,8 +123,8 @@ def run_daemon(config: Path, seconds: float) -> dict:
     summary["tree_cpu_percent"] = round(100 * total / wall_s, 1)
     # The same CPU seconds over the steady part of the run only: a bus runs all day, where the processes' start-up
     # (imports, models, the recorder's ~2.5 CPU s) is nothing; in a 30 s run it is a tenth of the recorder's time.
-    (t0, c0), (t1, c1) = steady[0], steady[-1]
-    summary["tree_cpu_percent_steady"] = round(100 * (c1 - c0) / (t1 - t0), 1)
+    (t0, c0), (t1, c1) = (steady[0], steady[-1]) if len(steady) > 1 else ((0.0, 0.0), (0.0, 0.0))
+    summary["tree_cpu_percent_steady"] = round(100 * (c1 - c0) / (t1 - t0), 1) if t1 > t0 else None
     summary["tree_rss_peak_mb"] = round(peak_mb, 1)
     return summary
 

@@ -1,8 +1,9 @@
 """`vigie run`: the per-bus daemon.
 
-Threads: one capture reader per camera, the event writer, and this main loop, which is the only one that touches
-the detector, the policies and the alert bus. The loop, top to bottom: take the newest frames, run the pipeline,
-publish what changed, hand closed events to the writer, watch camera health, print the status line.
+Threads: one capture reader per camera, the event writer, the `detect` thread (edge/ahead.py: the only one that
+touches the detector, a batch ahead), and this main loop, the only one that touches the trackers, the policies and
+the alert bus. The loop, top to bottom: take the next detected batch, track it, publish what changed, hand closed
+events to the writer, watch camera health, print the status line.
 """
 
 from __future__ import annotations
@@ -189,8 +190,8 @@ class Daemon:
         try:
             self._loop(Stages(hub, ahead, pipeline, bus, writer, watch, recorder, fleet))
         finally:
-            ahead.stop()
             hub.close()  # frames that arrive now were never going to be processed: not drops
+            ahead.stop()
             for r in readers:
                 r.stop()
             for ev in pipeline.flush(time.time()):
@@ -254,6 +255,7 @@ class Daemon:
             if time.monotonic() >= next_status:
                 next_status += STATUS_EVERY_S
                 self.options.echo(format_status(self.stats, st.hub.counters))
+        st.ahead.check()  # a detector failure as the run was ending is still a failure
 
     def _record(self, st: Stages, result: FrameResult) -> None:
         """Hand the frame to the recorder. Whatever goes wrong there, alerting goes on; the link reports the failure

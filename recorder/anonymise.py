@@ -183,6 +183,9 @@ class Anonymiser:
         if config.mode == "faces" and faces is None:
             faces = FaceDetector(FaceConfig(config.face_model, config.threshold, config.threads))
         self.faces = faces
+        # The score blurred from is the model's that runs: a detector handed in may not be config.face_model.
+        model = faces.config.model if faces is not None else config.face_model
+        self._threshold = config.face_threshold if config.face_threshold is not None else operating_threshold(model)
         # Decide the per-frame path once (STYLE.md #3).
         if config.mode == "persons":
             self._find = self._persons_regions
@@ -226,7 +229,7 @@ class Anonymiser:
 
     def _faces_regions_full(self, images: list[np.ndarray], persons: list[Box]) -> list[Regions]:
         assert self.faces is not None
-        found = self.faces.detect(images, self.config.threshold)
+        found = self.faces.detect(images, self._threshold)
         return [self._combine(img, f, p) for img, f, p in zip(images, found, persons, strict=True)]
 
     def _faces_regions_crops(self, images: list[np.ndarray], persons: list[Box]) -> list[Regions]:
@@ -244,7 +247,7 @@ class Anonymiser:
                 owner.append((i, scale, float(x1), float(y1)))
         per_image: list[list[np.ndarray]] = [[] for _ in images]
         # One onnxruntime call for every person of every image: crops are padded to crop_size x crop_size.
-        for (i, scale, ox, oy), f in zip(owner, self.faces.detect(crops, cfg.threshold), strict=True):
+        for (i, scale, ox, oy), f in zip(owner, self.faces.detect(crops, self._threshold), strict=True):
             if len(f):
                 per_image[i].append(np.concatenate([f[:, :4] / scale + [ox, oy, ox, oy], f[:, 4:]], axis=1))
         if cfg.coarse_scale > 0:
@@ -252,7 +255,7 @@ class Anonymiser:
                 cv2.resize(img, None, fx=cfg.coarse_scale, fy=cfg.coarse_scale, interpolation=cv2.INTER_AREA)
                 for img in images
             ]
-            for i, f in enumerate(self.faces.detect(small, cfg.threshold * cfg.coarse_threshold)):
+            for i, f in enumerate(self.faces.detect(small, self._threshold * cfg.coarse_threshold)):
                 if len(f):
                     per_image[i].append(np.concatenate([f[:, :4] / cfg.coarse_scale, f[:, 4:]], axis=1))
         out = []

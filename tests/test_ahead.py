@@ -10,7 +10,7 @@ from edge.ahead import DetectAhead
 from edge.capture import FrameHub
 from edge.config import DEMO_CONFIG, load_config
 from edge.detector import PersonDetector
-from edge.pipeline import Detected, Pipeline
+from edge.pipeline import Detected, Pipeline, Seen
 from edge.vehicle import StaticVehicle
 
 from .conftest import FOOTAGE, wait_until
@@ -73,3 +73,36 @@ def test_a_failure_of_the_detect_thread_is_raised_in_the_main_thread():
             wait_until(lambda: ahead.next(timeout=0.1) is not None, "the failure")
     finally:
         ahead.stop()
+
+
+class Instant:
+    """Detects nothing, at once: what is tested is when frames are taken, not what is found in them."""
+
+    def detect(self, frames: list[Frame]) -> Detected:
+        return Detected(tuple(Seen(f, None, None) for f in frames), 0.0, 0)  # type: ignore[arg-type]
+
+
+def test_no_frame_is_taken_while_a_detected_batch_waits_for_the_main_thread():
+    """A slow main thread must not find, behind the batch it has not collected, another one of older frames: the
+    detect thread takes new frames only once the last batch is collected."""
+    hub = FrameHub(["front"])
+    ahead = DetectAhead(hub, Instant()).start()  # type: ignore[arg-type]
+    first, second = frames("front", 2)
+    try:
+        hub.put(first)
+        wait_until(lambda: ahead.ready, "the first batch")
+        hub.put(second)  # the main thread is still busy: this frame stays in the hub, newest wins
+        assert hub.counters["front"].processed == 1
+        assert [s.frame.seq for s in next_batch(ahead).seen] == [0]
+        assert [s.frame.seq for s in next_batch(ahead).seen] == [1]
+    finally:
+        ahead.stop()
+
+
+def test_a_failure_as_the_run_ends_is_raised_by_check():
+    hub = FrameHub(["front"])
+    ahead = DetectAhead(hub, Broken()).start()  # type: ignore[arg-type]
+    hub.put(frames("front", 1)[0])
+    wait_until(lambda: hub.counters["front"].processed == 1 and not ahead._thread.is_alive(), "the failure")
+    with pytest.raises(RuntimeError, match="detector exploded"):
+        ahead.check()

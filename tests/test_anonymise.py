@@ -93,6 +93,19 @@ def test_face_model_refuses_a_corrupt_file(name: str, tmp_path: Path, monkeypatc
     assert "\n" not in str(err.value)
 
 
+def test_a_face_detector_handed_in_is_operated_at_its_own_models_threshold(monkeypatch: pytest.MonkeyPatch):
+    """AnonymiseConfig() names int8, but a float detector handed in runs at the float model's 0.2, and vice versa."""
+    seen: list[float] = []
+    for model, expected in (("fp32", 0.2), ("int8", 0.1)):
+        detector = FaceDetector(FaceConfig(model))
+        monkeypatch.setattr(
+            detector, "detect", lambda images, threshold: seen.append(threshold) or [np.zeros((0, 5), np.float32)]
+        )
+        other = "int8" if model == "fp32" else "fp32"
+        Anonymiser(AnonymiseConfig(face_model=other), detector).blur_regions([read(ASTRONAUT)], [np.zeros((0, 4))])
+        assert seen[-1] == expected
+
+
 def test_each_face_model_is_operated_at_its_own_threshold():
     """int8 scores run lower near the threshold (models/centerface_int8.md); an explicit threshold wins."""
     assert AnonymiseConfig(face_model="fp32").threshold == 0.2
