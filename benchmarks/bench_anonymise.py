@@ -44,11 +44,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from scipy.optimize import linear_sum_assignment  # noqa: E402
-
 from edge.config import DetectorConfig  # noqa: E402
 from edge.detector import PersonDetector  # noqa: E402
-from edge.tracker import iou_matrix  # noqa: E402
 from recorder.anonymise import AnonymiseConfig, Anonymiser  # noqa: E402
 from recorder.faces import FaceConfig, FaceDetector, operating_threshold  # noqa: E402
 
@@ -132,6 +129,7 @@ def full_vs_crops(frames: list[np.ndarray], rounds: int) -> dict:
 
 def int8_vs_fp32(rounds: int) -> dict:
     """CPU per camera frame of each face model, and the gate's counts (the test's own functions)."""
+    from tests.test_detector_int8 import kept
     from tests.test_faces_int8 import covered, unseen_frames
 
     cams = [read_video(REPO / "footage" / f"cam_{c}.mp4")[0] for c in ("front", "right", "rear", "left")]
@@ -152,7 +150,7 @@ def int8_vs_fp32(rounds: int) -> dict:
         regions = anon.blur_regions([f], [np.zeros((0, 4), np.float32)])[0]  # faces alone: no head fallback
         total += len(ref)
         blurred += covered(ref, regions.boxes, f.shape)
-        found += kept(ref, got)
+        found += kept(ref[:, :4], got[:, :4])
         int8_faces += len(got)
     ms = {name: round(statistics.median(v), 1) for name, v in cpu.items()}
     return {
@@ -164,15 +162,6 @@ def int8_vs_fp32(rounds: int) -> dict:
         "found_by_int8": found,
         "int8_faces_not_float": int8_faces - found,  # more blurred than the float model would: never less
     }
-
-
-def kept(reference: np.ndarray, candidate: np.ndarray) -> int:
-    """Reference faces found by the candidate, one-to-one at IoU >= 0.5."""
-    if len(reference) == 0 or len(candidate) == 0:
-        return 0
-    iou = iou_matrix(reference[:, :4], candidate[:, :4])
-    rows, cols = linear_sum_assignment(-iou)
-    return int((iou[rows, cols] >= 0.5).sum())
 
 
 def recorder_path(clip: Path, boxes: Path, out: Path) -> None:

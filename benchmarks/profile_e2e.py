@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +37,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.e2e import scenario_config  # noqa: E402
-from edge.config import DEMO_CONFIG  # noqa: E402
+from benchmarks.profile_memory import scenario_cmd as daemon_scenario_cmd  # noqa: E402
 
 RATE_HZ = 100
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -158,16 +156,10 @@ def by_thread(sampled: Sampled) -> dict[str, float]:
 
 
 def scenario_cmd(name: str, folder: Path, seconds: float) -> list[str]:
+    """e2e.py's naive loop, or its daemon scenario `name` as the memory profile runs it."""
     if name == "naive":
         return [sys.executable, "-c", NAIVE.format(repo=str(REPO), seconds=seconds)]
-    at_15fps = lambda c: c.update(fps=15.0)  # noqa: E731
-    configs = {
-        "paced": lambda: scenario_config(folder, "paced", at_15fps),
-        "rec": lambda: scenario_config(folder, "rec", at_15fps, recorder=True),
-        "unpaced": lambda: scenario_config(folder, "unpaced", lambda c: c.update(realtime=False)),
-    }
-    config = configs[name]()
-    return [sys.executable, "-m", "edge", "run", "--config", str(config), "--duration", str(seconds)]
+    return daemon_scenario_cmd(name, folder, seconds)
 
 
 def print_table(title: str, shares: dict[str, float], top: int) -> None:
@@ -184,7 +176,6 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--keep", type=Path, help="keep py-spy's collapsed stacks here (flamegraph input)")
     args = ap.parse_args()
-    assert tomllib.loads(DEMO_CONFIG.read_text())  # the scenarios are built from the demo config
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.scenario:

@@ -34,7 +34,6 @@ import hashlib
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -43,6 +42,7 @@ MODELS = Path(__file__).resolve().parent
 sys.path.insert(0, str(MODELS.parent))
 
 from edge.detector import preprocess  # noqa: E402
+from models.quantise_centerface import every_nth  # noqa: E402
 
 CAMERAS = ("front", "right", "rear", "left")
 EVERY, OFFSET = 10, 2
@@ -50,18 +50,7 @@ FLOAT_CONVS = 3  # the first convolutions, in graph order, left in float (see ab
 
 
 def calibration_frames() -> list[np.ndarray]:
-    frames = []
-    for cam in CAMERAS:
-        cap = cv2.VideoCapture(str(MODELS.parent / "footage" / f"cam_{cam}.mp4"))
-        index = 0
-        ok, frame = cap.read()
-        while ok:
-            if index % EVERY == OFFSET:
-                frames.append(frame)
-            index += 1
-            ok, frame = cap.read()
-        cap.release()
-    return frames
+    return [f for cam in CAMERAS for f in every_nth(MODELS.parent / "footage" / f"cam_{cam}.mp4", EVERY, OFFSET)]
 
 
 class Frames(CalibrationDataReader):

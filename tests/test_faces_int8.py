@@ -13,14 +13,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from scipy.optimize import linear_sum_assignment
 
-from edge.tracker import iou_matrix
 from models.quantise_centerface import CALIBRATION
 from recorder.anonymise import AnonymiseConfig, Anonymiser
 from recorder.faces import FaceConfig, FaceDetector, operating_threshold
 
 from .conftest import FOOTAGE, IMAGES
+from .test_detector_int8 import kept
 
 GATE = 0.96
 COVERED = 0.9
@@ -88,8 +87,5 @@ def test_int8_finds_the_float_models_faces_itself(gate_frames: list[np.ndarray])
         ref = reference.detect([frame], operating_threshold("fp32"))[0]
         got = int8.detect([frame], operating_threshold("int8"))[0]
         total += len(ref)
-        if len(ref) and len(got):
-            iou = iou_matrix(ref[:, :4], got[:, :4])
-            rows, cols = linear_sum_assignment(-iou)
-            found += int((iou[rows, cols] >= 0.5).sum())
+        found += kept(ref[:, :4], got[:, :4])
     assert found >= GATE * total, f"int8 found {found} of {total} float-model faces ({found / total:.1%})"
